@@ -1,0 +1,29 @@
+"""The Celery app: `celery -A config worker` and `celery -A config beat`.
+
+Configured from Django settings with the CELERY_ prefix (cookiecutter-django style).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("marketplace")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["marketplace", "apps.accounts", "apps.organizations"])
+
+
+def _ensure_broker_folders() -> None:
+    # kombu's filesystem transport needs its folders to exist before the first publish.
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        if options.get(key):
+            os.makedirs(options[key], exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _on_after_configure(sender: Celery, **kwargs: object) -> None:
+    _ensure_broker_folders()

@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from marketplace.models import AuditEntry, Event, OutboxMessage
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only."""
+
+    list_display = ("created_at", "action", "actor_label", "object_type", "object_id", "organization_id")
+    list_filter = ("action", "actor_kind")
+    search_fields = ("action", "object_id", "actor_label", "request_id")
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("sequence", "type", "subject_type", "subject_id", "occurred_at")
+    list_filter = ("type",)
+    search_fields = ("subject_id", "type")
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "task_name", "created_at", "dispatched_at", "attempts")
+    list_filter = ("task_name",)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+from rest_framework import mixins, viewsets
+
+from marketplace.api.serializers import AuditEntrySerializer
+from marketplace.errors import Forbidden
+from marketplace.models import AuditEntry
+from marketplace.principal import Role, get_principal
+
+
+class AuditEntryFilter(django_filters.FilterSet):
+    action = django_filters.CharFilter(field_name="action", lookup_expr="startswith")
+    object_type = django_filters.CharFilter()
+    object_id = django_filters.CharFilter()
+    actor_id = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEntry
+        fields = ("action", "object_type", "object_id", "actor_id", "since", "until")
+
+
+class AuditLogViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The organization's audit trail, newest first (org admins; operators see all)."""
+
+    serializer_class = AuditEntrySerializer
+    filterset_class = AuditEntryFilter
+    queryset = AuditEntry.objects.none()
+
+    def get_queryset(self) -> QuerySet[AuditEntry]:
+        principal = get_principal(self.request)
+        if principal.is_operator:
+            return AuditEntry.objects.all()
+        if principal.organization is None or not principal.has_role(Role.ADMIN):
+            raise Forbidden("Only organization admins may read the audit log.")
+        org = principal.organization
+        return AuditEntry.objects.filter(Q(organization=org) | Q(counterparty=org))

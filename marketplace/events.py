@@ -1,0 +1,66 @@
+"""Events: immutable facts with a commit-ordered sequence for the feed and webhooks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import models, transaction
+
+from marketplace.models import Event, EventSequence
+
+logger = logging.getLogger(__name__)
+
+# Called with each sequenced event id after its sequence is assigned (webhooks subscribe).
+_event_listeners: list[Any] = []
+
+
+def event_emit(
+    *,
+    type: str,
+    subject: models.Model,
+    organization: Any = None,
+    counterparty: Any = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """Record an event inside the current transaction; its sequence is assigned after commit.
+
+    `organization` and `counterparty` are the organizations that may see it (for two-party
+    objects, provider and vendor)."""
+    event = Event.objects.create(
+        type=type,
+        organization=organization,
+        counterparty=counterparty,
+        subject_type=subject._meta.label_lower,
+        subject_id=str(getattr(subject, "public_id", None) or getattr(subject, "slug", None) or subject.pk),
+        data=data or {},
+    )
+    transaction.on_commit(_assign_sequences_quietly)
+    return event
+
+
+def _assign_sequences_quietly() -> None:
+    try:
+        events_assign_sequence()
+    except Exception:  # the beat reconciler assigns it later; never fail the request after commit
+        logger.exception("could not assign event sequences after commit; beat will retry")
+
+
+def events_assign_sequence(*, batch_size: int = 500) -> int:
+    """Give committed events without a sequence the next numbers, in id order.
+
+    The counter row stays locked until this transaction commits, so numbers become visible in
+    increasing order: a reader that sees N has already been able to see every number below N."""
+    assigned = 0
+    with transaction.atomic():
+        counter, _ = EventSequence.objects.select_for_update().get_or_create(pk=1)
+        pending = list(
+            Event.objects.filter(sequence__isnull=True).order_by("id").values_list("id", flat=True)[:batch_size]
+        )
+        for event_id in pending:
+            counter.last_value += 1
+            Event.objects.filter(pk=event_id, sequence__isnull=True).update(sequence=counter.last_value)
+            assigned += 1
+        if assigned:
+            counter.save(update_fields=["last_value"])
+    return assigned

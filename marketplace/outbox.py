@@ -1,0 +1,60 @@
+"""The transactional outbox: dispatch Celery work only for committed changes, never lose it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_enqueue(*, task_name: str, kwargs: dict[str, Any], queue: str = "") -> OutboxMessage:
+    """Write the message in the current transaction and send it to the broker after commit.
+
+    If the broker is down at commit time the request still succeeds: the row stays pending and
+    `outbox_reconcile` sends it later."""
+    message = OutboxMessage.objects.create(task_name=task_name, kwargs=kwargs, queue=queue)
+    transaction.on_commit(lambda: outbox_send(message_id=message.pk))
+    return message
+
+
+def outbox_send(*, message_id: int) -> bool:
+    """Publish one pending message; True when the broker accepted it."""
+    from config.celery_app import app
+
+    message = OutboxMessage.objects.filter(pk=message_id, dispatched_at__isnull=True).first()
+    if message is None:
+        return True
+    options: dict[str, Any] = {}
+    if message.queue:
+        options["queue"] = message.queue
+    try:
+        task = app.tasks.get(message.task_name)
+        if task is not None:  # honours task_always_eager in tests
+            task.apply_async(kwargs=message.kwargs, **options)
+        else:
+            app.send_task(message.task_name, kwargs=message.kwargs, **options)
+    except Exception as exc:  # broker down: keep the row, the reconciler retries
+        logger.warning("outbox: could not publish %s (%s); will retry", message.task_name, exc)
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            attempts=message.attempts + 1, last_error=str(exc)[:2000]
+        )
+        return False
+    OutboxMessage.objects.filter(pk=message.pk).update(dispatched_at=timezone.now(), attempts=message.attempts + 1)
+    return True
+
+
+def outbox_reconcile(*, limit: int = 500) -> int:
+    """Send again every message older than the grace period that never reached the broker."""
+    cutoff = timezone.now() - timedelta(seconds=settings.MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS)
+    pending = OutboxMessage.objects.filter(dispatched_at__isnull=True, created_at__lte=cutoff).values_list(
+        "pk", flat=True
+    )[:limit]
+    return sum(1 for message_id in list(pending) if outbox_send(message_id=message_id))

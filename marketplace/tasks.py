@@ -1,0 +1,39 @@
+"""Kernel housekeeping run by beat. Thin wrappers around services."""
+
+from celery import shared_task
+
+from marketplace.events import events_assign_sequence as _events_assign_sequence
+from marketplace.idempotency import idempotency_purge as _idempotency_purge
+from marketplace.outbox import outbox_reconcile as _outbox_reconcile
+
+
+@shared_task(name="marketplace.outbox_reconcile", acks_late=True, soft_time_limit=50, time_limit=60)
+def outbox_reconcile() -> int:
+    return _outbox_reconcile()
+
+
+@shared_task(name="marketplace.events_assign_sequence", acks_late=True, soft_time_limit=50, time_limit=60)
+def events_assign_sequence() -> int:
+    return _events_assign_sequence()
+
+
+@shared_task(name="marketplace.idempotency_purge", acks_late=True, soft_time_limit=240, time_limit=300)
+def idempotency_purge() -> int:
+    return _idempotency_purge()
+
+
+
+@shared_task(
+    name="notifications.send_email",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=50,
+    time_limit=60,
+)
+def send_email(*, email_id: int) -> bool:
+    from marketplace.notifications import email_deliver
+
+    return email_deliver(email_id=email_id)

@@ -7,4 +7,6 @@ class MarketplaceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from marketplace import schema  # noqa: F401  (OpenAPI extensions register on import)
+        # OpenAPI extensions register on import; tasks are imported so that the web process's
+        # outbox finds them registered (and honours task_always_eager in tests).
+        from marketplace import schema, tasks  # noqa: F401

@@ -22,6 +22,7 @@ proxy environment variables.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import ipaddress
@@ -37,12 +38,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 __all__ = [
+    "USER_AGENT",
     "OutboundError",
     "OutboundRefused",
     "OutboundResponse",
     "OutboundResponseTooLarge",
     "OutboundTransientError",
-    "USER_AGENT",
     "outbound_request",
 ]
 
@@ -131,13 +132,12 @@ def outbound_request(
     request_headers = _build_headers(headers)
     addresses = _resolve_and_check(host, port, allow_private=allow_private)
 
-    conn: http.client.HTTPConnection
-    if scheme == "https":
-        conn = _PinnedHTTPSConnection(host, port, addresses=addresses, timeout=timeout, context=_ssl_context())
-    else:
-        conn = _PinnedHTTPConnection(host, port, addresses=addresses, timeout=timeout)
-
+    conn: http.client.HTTPConnection | None = None
     try:
+        if scheme == "https":
+            conn = _PinnedHTTPSConnection(host, port, addresses=addresses, deadline=deadline, context=_ssl_context())
+        else:
+            conn = _PinnedHTTPConnection(host, port, addresses=addresses, deadline=deadline)
         conn.connect()
         _set_remaining_timeout(conn, deadline)
         # http.client adds Host (original host[:port]), Accept-Encoding:
@@ -160,7 +160,8 @@ def outbound_request(
     except (OSError, http.client.HTTPException) as exc:
         raise OutboundTransientError(f"connection error talking to {host}: {exc!r}") from exc
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 # --------------------------------------------------------------------------
@@ -284,9 +285,7 @@ def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddre
     return embedded
 
 
-def _check_address(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, host: str, allow_private: bool
-) -> None:
+def _check_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, host: str, allow_private: bool) -> None:
     verdict = _classify(ip)
     if verdict is None:
         return
@@ -342,26 +341,32 @@ def _resolve_and_check(host: str, port: int, *, allow_private: bool) -> list[tup
 # Pinned connections
 
 
-def _connect_pinned(addresses: list[tuple[int, Any]], timeout: float) -> socket.socket:
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("deadline exceeded")
+    return remaining
+
+
+def _connect_pinned(addresses: list[tuple[int, Any]], deadline: float) -> socket.socket:
     """Connect to the first reachable of the already-checked addresses.
 
     Connecting by sockaddr (never by name) is what pins the request to the
-    addresses that passed the policy check.
+    addresses that passed the policy check. All attempts share the deadline.
     """
     last_error: OSError | None = None
     for family, sockaddr in addresses:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
-            sock.settimeout(timeout)
+            sock.settimeout(_remaining(deadline))
             sock.connect(sockaddr)
         except OSError as exc:
             sock.close()
             last_error = exc
             continue
-        try:
+        # Not supported everywhere; it is only a latency optimisation.
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not supported everywhere; only a latency optimisation
         return sock
     assert last_error is not None  # addresses is never empty
     raise last_error
@@ -371,12 +376,13 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
     """HTTPConnection that connects to pre-checked addresses; ``host`` is
     only used for the Host header."""
 
-    def __init__(self, host: str, port: int, *, addresses: list[tuple[int, Any]], timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, *, addresses: list[tuple[int, Any]], deadline: float) -> None:
+        super().__init__(host, port, timeout=_remaining(deadline))
         self._pinned_addresses = addresses
+        self._deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _connect_pinned(self._pinned_addresses, self.timeout)
+        self.sock = _connect_pinned(self._pinned_addresses, self._deadline)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -389,18 +395,20 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         port: int,
         *,
         addresses: list[tuple[int, Any]],
-        timeout: float,
+        deadline: float,
         context: ssl.SSLContext,
     ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
+        super().__init__(host, port, timeout=_remaining(deadline), context=context)
         self._pinned_addresses = addresses
         self._pinned_context = context
+        self._deadline = deadline
 
     def connect(self) -> None:
-        sock = _connect_pinned(self._pinned_addresses, self.timeout)
+        sock = _connect_pinned(self._pinned_addresses, self._deadline)
         try:
-            # The handshake runs here (do_handshake_on_connect) under the
-            # socket timeout; check_hostname verifies the cert against host.
+            # The handshake runs here (do_handshake_on_connect) within the
+            # remaining time; check_hostname verifies the cert against host.
+            sock.settimeout(_remaining(self._deadline))
             self.sock = self._pinned_context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
             sock.close()
@@ -421,9 +429,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def _set_remaining_timeout(conn: http.client.HTTPConnection, deadline: float) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("deadline exceeded")
+    remaining = _remaining(deadline)
     if conn.sock is not None:
         conn.sock.settimeout(remaining)
 

@@ -72,7 +72,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+    def do_GET(self) -> None:
         self._record()
         path = self.path.split("?")[0]
         if path == "/ok":
@@ -90,6 +90,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(1.5)
             self._send(200, b"late")
+        elif path == "/truncated":
+            # Promises 100 bytes, sends 10, then the connection closes.
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
         elif path == "/trickle":
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -101,11 +107,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"no such path")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._record()
         self._send(201, self.server.seen[-1].body, {"Content-Type": "application/octet-stream"})
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
 
@@ -269,6 +275,21 @@ def test_timeout_is_an_overall_deadline(server: _RecordingServer) -> None:
     assert time.monotonic() - started < 2.0
 
 
+def test_slow_dns_counts_against_the_deadline(monkeypatch: pytest.MonkeyPatch, no_connect: None) -> None:
+    def slow_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
+    with pytest.raises(OutboundTransientError, match="timed out"):
+        outbound_request("GET", "http://slow-dns.test/", timeout=0.2, allow_private=True)
+
+
+def test_truncated_body_is_transient(server: _RecordingServer) -> None:
+    with pytest.raises(OutboundTransientError):
+        outbound_request("GET", f"{_base(server)}/truncated", allow_private=True)
+
+
 def test_connection_refused_is_transient() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -352,7 +373,7 @@ class _TLSMaterial:
 
 
 def _make_tls_material(directory: Path) -> _TLSMaterial:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outbound test CA")])
     ca_cert = (
@@ -393,9 +414,7 @@ def _make_tls_material(directory: Path) -> _TLSMaterial:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("vendor.test")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert_file = directory / "leaf.pem"
@@ -532,9 +551,7 @@ def test_dangerous_targets_refused_even_when_private_allowed(url: str, reason: s
         outbound_request("GET", url, allow_private=True)
 
 
-def test_hostname_resolving_to_private_address_is_refused(
-    monkeypatch: pytest.MonkeyPatch, no_connect: None
-) -> None:
+def test_hostname_resolving_to_private_address_is_refused(monkeypatch: pytest.MonkeyPatch, no_connect: None) -> None:
     _fake_dns(monkeypatch, {"internal.example": ["10.1.2.3"]})
     with pytest.raises(OutboundRefused, match=r"address 10\.1\.2\.3 is private \(resolved from 'internal.example'\)"):
         outbound_request("POST", "https://internal.example/hook", body=b"{}", allow_private=False)

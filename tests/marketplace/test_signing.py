@@ -134,7 +134,9 @@ def test_tampered_body_fails() -> None:
 def test_tampered_id_or_timestamp_fails() -> None:
     secret, headers = _signed()
     with pytest.raises(SignatureError):
-        verify_standard_webhook(secrets=secret, headers={**headers, "webhook-id": "msg_y"}, body=b'{"ok":true}', now=NOW)
+        verify_standard_webhook(
+            secrets=secret, headers={**headers, "webhook-id": "msg_y"}, body=b'{"ok":true}', now=NOW
+        )
     with pytest.raises(SignatureError):
         verify_standard_webhook(
             secrets=secret, headers={**headers, "webhook-timestamp": str(NOW + 1)}, body=b'{"ok":true}', now=NOW

@@ -1,0 +1,31 @@
+"""`manage.py seed_demo`: demo organizations, people, sites and API clients; prints the logins.
+
+Idempotent. Refuses to run with DEBUG off: the demo credentials are public."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.organizations.demo import DEMO_PASSWORD, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Load demo organizations, people, sites and API clients (DEBUG only; safe to run again)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("seed_demo refuses to run with DEBUG off: its credentials are public.")
+        result = seed_demo()
+        self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
+        self.stdout.write(f"\nSign in at {settings.MARKETPLACE_BASE_URL}/accounts/login/ with password: {DEMO_PASSWORD}")
+        for login in result.logins:
+            self.stdout.write(f"  {login.email:<36} {login.role:<9} {login.organization}")
+        self.stdout.write("\nAPI clients (POST /o/token/ with grant_type=client_credentials):")
+        for client in result.clients:
+            self.stdout.write(
+                f"  {client.organization:<12} {client.role:<9} client_id={client.client_id}  "
+                f"client_secret={client.client_secret}"
+            )

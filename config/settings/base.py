@@ -148,7 +148,11 @@ OAUTH2_PROVIDER = {
 }
 
 # --- API ----------------------------------------------------------------------------
+# How many proxies in front of the app append to X-Forwarded-For (0: trust REMOTE_ADDR only,
+# so callers cannot pick their own address for the per-address limit and the audit log).
+MARKETPLACE_TRUSTED_PROXY_COUNT = int(os.environ.get("MARKETPLACE_TRUSTED_PROXY_COUNT", "0"))
 REST_FRAMEWORK = {
+    "NUM_PROXIES": MARKETPLACE_TRUSTED_PROXY_COUNT,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "marketplace.authentication.ApiClientAuthentication",
         "marketplace.authentication.SessionAuthentication",
@@ -193,7 +197,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "OrganizationKindEnum": "apps.organizations.models.Organization.Kind",
+        "SiteKindEnum": "apps.organizations.models.Site.Kind",
+        "MemberRoleEnum": "apps.organizations.models.MemberRole",
+        "ApiClientRoleEnum": "apps.organizations.models.ApiClient.Role",
+    },
     "SECURITY": [{"oauth2": ["api"]}, {"session": []}],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
@@ -254,7 +263,7 @@ MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS = 30
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("MARKETPLACE_MEDIA_ROOT", VAR_DIR / "media"))
 STORAGE_BUCKET = os.environ.get("STORAGE_BUCKET", "")
@@ -282,6 +291,12 @@ STORAGES = {
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "marketplace@localhost")
 MARKETPLACE_BASE_URL = os.environ.get("MARKETPLACE_BASE_URL", "http://127.0.0.1:8000")
 

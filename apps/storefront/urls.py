@@ -1,12 +1,42 @@
 from django.urls import path
 
-from apps.storefront import views
+from apps.storefront.views import accounts, invitations, organization, pages
 
 app_name = "storefront"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("accounts/login/", views.home, name="login"),
-    path("accounts/confirm/<str:token>/", views.home, name="confirm-email"),
-    path("invitations/<str:token>/", views.home, name="invitation"),
+    path("", pages.home, name="home"),
+    path("partners/", pages.partners, name="partners"),
+    # people
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/done/", accounts.signup_done, name="signup-done"),
+    path("accounts/confirm/resend/", accounts.resend_confirmation, name="resend-confirmation"),
+    path("accounts/confirm/<str:token>/", accounts.confirm_email, name="confirm-email"),
+    path("accounts/login/", accounts.login_view, name="login"),
+    path("accounts/logout/", accounts.logout_view, name="logout"),
+    path("accounts/password/", accounts.password_change, name="password-change"),
+    path("invitations/<str:token>/", invitations.invitation, name="invitation"),
+    # the organization a person acts for
+    path("organizations/new/", organization.organization_new, name="organization-create"),
+    path("organizations/switch/", organization.organization_switch, name="organization-switch"),
+    path("organization/", organization.organization_profile, name="organization"),
+    path("organization/members/", organization.organization_members_page, name="organization-members"),
+    path("organization/members/<uuid:public_id>/role/", organization.member_role, name="member-role"),
+    path("organization/members/<uuid:public_id>/remove/", organization.member_remove, name="member-remove"),
+    path("organization/invitations/new/", organization.invitation_new, name="invitation-create"),
+    path(
+        "organization/invitations/<uuid:public_id>/revoke/",
+        organization.invitation_cancel,
+        name="invitation-revoke",
+    ),
+    path("organization/sites/", organization.organization_sites_page, name="organization-sites"),
+    path("organization/sites/new/", organization.site_new, name="site-create"),
+    path("organization/sites/<uuid:public_id>/archive/", organization.site_remove, name="site-archive"),
+    path("organization/api-clients/", organization.organization_api_clients_page, name="organization-api-clients"),
+    path("organization/api-clients/new/", organization.api_client_new, name="api-client-create"),
+    path(
+        "organization/api-clients/<uuid:public_id>/revoke/",
+        organization.api_client_remove,
+        name="api-client-revoke",
+    ),
 ]

@@ -12,8 +12,10 @@ class RequestContext:
     client_address: str | None = None
 
 
+_EMPTY = RequestContext()  # frozen, so sharing it as the default is safe
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "marketplace_request_context", default=RequestContext()
+    "marketplace_request_context",
+    default=_EMPTY,
 )
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -194,4 +195,5 @@ def json_or_html_404(request: HttpRequest, exception: Exception | None = None) -
 def json_or_html_500(request: HttpRequest) -> HttpResponse:
     if wants_json(request):
         return JsonResponse(error_body("server_error", "An unexpected error occurred. It has been logged."), status=500)
-    return render(request, "storefront/errors/500.html", status=500)
+    # No request context: context processors may need the database that just failed.
+    return HttpResponse(loader.get_template("storefront/errors/500.html").render(), status=500)

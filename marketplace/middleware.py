@@ -60,7 +60,23 @@ class ApiErrorMiddleware:
             length = 0
         if length > self._limit_for(request):
             return self._too_large(request)
+        if self._carries_nul(request):
+            if wants_json(request):
+                body = error_body("validation_error", "Null characters are not allowed in the request.")
+                return JsonResponse(body, status=400)
+            return HttpResponse("Null characters are not allowed.", status=400, content_type="text/plain")
         return self.get_response(request)
+
+    @staticmethod
+    def _carries_nul(request: HttpRequest) -> bool:
+        """PostgreSQL text cannot hold NUL, so a lookup with one (a slug in the path, the token
+        endpoint's client_id) was a 500 there. JSON bodies are checked by the serializers; the
+        path, query string and form bodies are refused here, before any view queries with them."""
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return True
+        if request.content_type == "application/x-www-form-urlencoded":
+            return b"%00" in request.body or b"\x00" in request.body
+        return False
 
     @staticmethod
     def _limit_for(request: HttpRequest) -> int:

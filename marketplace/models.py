@@ -134,6 +134,9 @@ class EventSequence(models.Model):
 
     last_value = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"event sequence at {self.last_value}"
+
 
 class OutboxMessage(models.Model):
     """Work to dispatch to Celery, written in the same transaction as the change that caused it.

@@ -6,6 +6,7 @@ The embedded default: SQLite and kombu's filesystem broker under var/, no other 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,10 +71,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         for process in processes.values():
-            try:  # nothing of ours may outlive Ctrl-C
+            with contextlib.suppress(ProcessLookupError):  # nothing of ours may outlive Ctrl-C
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return exit_code
 
 

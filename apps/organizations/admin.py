@@ -21,7 +21,14 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "kind", "sector", "country", "verified_at")
     list_filter = ("kind", "sector", ("verified_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "slug", "legal_name", "registration_number")
-    readonly_fields = ("public_id", "created_at", "updated_at", "verified_at", "verified_by", "partner_terms_accepted_at")
+    readonly_fields = (
+        "public_id",
+        "created_at",
+        "updated_at",
+        "verified_at",
+        "verified_by",
+        "partner_terms_accepted_at",
+    )
     inlines = (MembershipInline, SiteInline)
 
 

@@ -23,9 +23,24 @@ VENDORS = [
     ("carebridge", "CareBridge Remote", "civil_society", "GB", "Remote patient monitoring for chronic care."),
 ]
 PROVIDERS = [
-    ("st-marys", "St. Mary's Hospital Group", "business", "DE", [("St. Mary's Main Campus", "hospital", "cloud_connected"), ("St. Mary's Imaging Centre", "clinic", "air_gapped")]),
+    (
+        "st-marys",
+        "St. Mary's Hospital Group",
+        "business",
+        "DE",
+        [
+            ("St. Mary's Main Campus", "hospital", "cloud_connected"),
+            ("St. Mary's Imaging Centre", "clinic", "air_gapped"),
+        ],
+    ),
     ("northside", "Northside Clinics", "government", "NL", [("Northside General", "hospital", "cloud_connected")]),
-    ("lakeshore", "Lakeshore University Hospital", "academia", "CH", [("Lakeshore Data Centre", "data_centre", "air_gapped"), ("Lakeshore Hospital", "hospital", "cloud_connected")]),
+    (
+        "lakeshore",
+        "Lakeshore University Hospital",
+        "academia",
+        "CH",
+        [("Lakeshore Data Centre", "data_centre", "air_gapped"), ("Lakeshore Hospital", "hospital", "cloud_connected")],
+    ),
 ]
 
 
@@ -55,7 +70,11 @@ def _user(email: str, full_name: str, *, staff: bool = False) -> User:
     user = User.objects.filter(email=email).first()
     if user is None:
         user = User.objects.create_user(
-            email=email, password=DEMO_PASSWORD, full_name=full_name, is_staff=staff, is_superuser=staff,
+            email=email,
+            password=DEMO_PASSWORD,
+            full_name=full_name,
+            is_staff=staff,
+            is_superuser=staff,
             email_confirmed_at=timezone.now(),
         )
     return user
@@ -94,11 +113,19 @@ def seed_demo() -> DemoResult:
         organization, _ = Organization.objects.get_or_create(
             slug=slug,
             defaults={
-                "name": name, "kind": Organization.Kind.VENDOR, "sector": sector, "country": country,
-                "description": offer, "partnership_offer": offer, "legal_name": f"{name} Ltd.",
-                "registration_number": f"REG-{slug.upper()}", "contact_email": f"partners@{slug}.example",
-                "partner_terms_version": PARTNER_TERMS_VERSION, "partner_terms_accepted_at": timezone.now(),
-                "verified_at": timezone.now(), "verified_by": operator,
+                "name": name,
+                "kind": Organization.Kind.VENDOR,
+                "sector": sector,
+                "country": country,
+                "description": offer,
+                "partnership_offer": offer,
+                "legal_name": f"{name} Ltd.",
+                "registration_number": f"REG-{slug.upper()}",
+                "contact_email": f"partners@{slug}.example",
+                "partner_terms_version": PARTNER_TERMS_VERSION,
+                "partner_terms_accepted_at": timezone.now(),
+                "verified_at": timezone.now(),
+                "verified_by": operator,
             },
         )
         _members(organization, result)
@@ -106,12 +133,18 @@ def seed_demo() -> DemoResult:
     for slug, name, sector, country, sites in PROVIDERS:
         organization, _ = Organization.objects.get_or_create(
             slug=slug,
-            defaults={"name": name, "kind": Organization.Kind.PROVIDER, "sector": sector, "country": country,
-                      "description": f"{name}: a provider on the marketplace."},
+            defaults={
+                "name": name,
+                "kind": Organization.Kind.PROVIDER,
+                "sector": sector,
+                "country": country,
+                "description": f"{name}: a provider on the marketplace.",
+            },
         )
         for site_name, kind, posture in sites:
             Site.objects.get_or_create(
-                organization=organization, name=site_name,
+                organization=organization,
+                name=site_name,
                 defaults={"kind": kind, "network_posture": posture, "country": country},
             )
         _members(organization, result)

@@ -32,7 +32,7 @@ def member_principal(membership: Membership) -> Principal:
     )
 
 
-def _memberships(user: Any):  # noqa: ANN202
+def _memberships(user: Any):
     return Membership.objects.select_related("organization", "user").filter(user=user)
 
 

@@ -203,16 +203,6 @@ SPECTACULAR_SETTINGS = {
         "MemberRoleEnum": "apps.organizations.models.MemberRole",
         "ApiClientRoleEnum": "apps.organizations.models.ApiClient.Role",
     },
-    "SECURITY": [{"oauth2": ["api"]}, {"session": []}],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "oauth2": {
-                "type": "oauth2",
-                "flows": {"clientCredentials": {"tokenUrl": "/o/token/", "scopes": {"api": "Act for the organization"}}},
-            },
-            "session": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
-        }
-    },
 }
 
 # --- Celery -------------------------------------------------------------------------

@@ -20,7 +20,8 @@ class Command(BaseCommand):
             raise CommandError("seed_demo refuses to run with DEBUG off: its credentials are public.")
         result = seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
-        self.stdout.write(f"\nSign in at {settings.MARKETPLACE_BASE_URL}/accounts/login/ with password: {DEMO_PASSWORD}")
+        login_url = f"{settings.MARKETPLACE_BASE_URL}/accounts/login/"
+        self.stdout.write(f"\nSign in at {login_url} with password: {DEMO_PASSWORD}")
         for login in result.logins:
             self.stdout.write(f"  {login.email:<36} {login.role:<9} {login.organization}")
         self.stdout.write("\nAPI clients (POST /o/token/ with grant_type=client_credentials):")

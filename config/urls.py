@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from oauth2_provider import views as oauth2_views
 
 from marketplace import health
-from marketplace.errors import json_or_html_404, json_or_html_500
+from marketplace.errors import json_or_html_400, json_or_html_404, json_or_html_500
 
 api_v1 = [
     path("", include("marketplace.api.urls")),
@@ -24,5 +24,6 @@ urlpatterns = [
     path("", include("apps.storefront.urls")),
 ]
 
+handler400 = json_or_html_400
 handler404 = json_or_html_404
 handler500 = json_or_html_500

@@ -186,6 +186,13 @@ def wants_json(request: HttpRequest) -> bool:
     )
 
 
+def json_or_html_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django-level 400s (a bad Host header, too many form fields) outside DRF views."""
+    if wants_json(request):
+        return JsonResponse(error_body("bad_request", "The request is malformed."), status=400)
+    return HttpResponse("Bad request.", status=400, content_type="text/plain")
+
+
 def json_or_html_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if wants_json(request):
         return JsonResponse(error_body("not_found", "Not found."), status=404)

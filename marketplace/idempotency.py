@@ -40,8 +40,20 @@ def _request_hash(request: Request) -> str:
     return hashlib.sha256(f"{request.method}\n{request.path}\n{body}".encode()).hexdigest()
 
 
-def idempotent_create(request: Request, create: Any) -> Response:
-    """Run `create()` at most once per (principal, Idempotency-Key)."""
+def _storable(data: Any, secret_fields: tuple[str, ...]) -> Any:
+    body = json.loads(json.dumps(data, default=str))
+    if isinstance(body, dict):
+        for field in secret_fields:
+            if field in body:
+                body[field] = None
+    return body
+
+
+def idempotent_create(request: Request, create: Any, *, secret_fields: tuple[str, ...] = ()) -> Response:
+    """Run `create()` at most once per (principal, Idempotency-Key).
+
+    `secret_fields` of the answer (a secret shown once) are never stored: a replay answers with
+    them null, since keeping them for 24 hours would undo storing the secret hashed."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return create()
@@ -56,16 +68,26 @@ def idempotent_create(request: Request, create: Any) -> Response:
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(
-                principal_key=principal_key, key=key, method=request.method, path=request.path, request_hash=request_hash
+                principal_key=principal_key,
+                key=key,
+                method=request.method,
+                path=request.path,
+                request_hash=request_hash,
             )
     except IntegrityError:
-        existing = IdempotencyRecord.objects.get(principal_key=principal_key, key=key)
+        existing = IdempotencyRecord.objects.filter(principal_key=principal_key, key=key).first()
+        if existing is None:  # the request holding the key failed and freed it just now: retry
+            raise Conflict(
+                "A request with this Idempotency-Key was still in progress; retry.", code="idempotency_in_flight"
+            ) from None
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request.", fields={"Idempotency-Key": ["Reused."]}
             ) from None
         if existing.state == IdempotencyRecord.State.IN_FLIGHT:
-            raise Conflict("A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight")
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress.", code="idempotency_in_flight"
+            ) from None
         response = Response(existing.response_body, status=existing.response_status)
         response["Idempotent-Replayed"] = "true"
         return response
@@ -78,7 +100,7 @@ def idempotent_create(request: Request, create: Any) -> Response:
     if 200 <= response.status_code < 300:
         record.state = IdempotencyRecord.State.COMPLETED
         record.response_status = response.status_code
-        record.response_body = json.loads(json.dumps(response.data, default=str))
+        record.response_body = _storable(response.data, secret_fields)
         record.save(update_fields=["state", "response_status", "response_body"])
     else:
         record.delete()

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from marketplace.principal import Role, get_principal
+from marketplace.principal import get_principal
 
 
 class IsAuthenticatedPrincipal(BasePermission):
@@ -22,14 +22,3 @@ class PublicReadOrAuthenticated(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or get_principal(request).is_authenticated
 
-
-class ReadOnlyCannotWrite(BasePermission):
-    """Read-only API clients may only read."""
-
-    message = "This API client is read-only."
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        if request.method in SAFE_METHODS:
-            return True
-        principal = get_principal(request)
-        return principal.role is None or principal.has_role(Role.MEMBER) or principal.is_operator

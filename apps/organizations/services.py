@@ -48,7 +48,9 @@ def _unique_slug(name: str) -> str:
 # --- organizations ------------------------------------------------------------------------
 
 
-def organization_create(*, user: User, actor: Principal, name: str, kind: str, slug: str = "", **profile: Any) -> Organization:
+def organization_create(
+    *, user: User, actor: Principal, name: str, kind: str, slug: str = "", **profile: Any
+) -> Organization:
     """Create an organization; the person creating it becomes its admin."""
     if not user.email_confirmed:
         raise Forbidden("Confirm your e-mail address before creating an organization.", code="email_unconfirmed")
@@ -92,10 +94,11 @@ def organization_update(*, organization: Organization, actor: Principal, data: d
             if field in data and getattr(organization, field) != data[field]:
                 old[field], new[field] = getattr(organization, field), data[field]
                 setattr(organization, field, data[field])
-        if data.get("accept_partner_terms"):
-            if organization.partner_terms_version != PARTNER_TERMS_VERSION:
-                old["partner_terms_version"] = organization.partner_terms_version
-                new["partner_terms_version"] = PARTNER_TERMS_VERSION
+        # Accepting the terms already accepted changes nothing: the recorded time stays that of
+        # the first acceptance (setting it here without saving made the answer disagree with the row).
+        if data.get("accept_partner_terms") and organization.partner_terms_version != PARTNER_TERMS_VERSION:
+            old["partner_terms_version"] = organization.partner_terms_version
+            new["partner_terms_version"] = PARTNER_TERMS_VERSION
             organization.partner_terms_version = PARTNER_TERMS_VERSION
             organization.partner_terms_accepted_at = timezone.now()
         if organization.verified_at and any(field in new for field in VERIFICATION_FIELDS):
@@ -126,7 +129,9 @@ def organization_verify(*, organization: Organization, actor: Principal) -> Orga
         if not organization.is_vendor:
             raise ValidationFailed.for_field("kind", "Only vendor organizations are verified.")
         missing = {
-            field: ["Required before verification."] for field in VERIFICATION_FIELDS if not getattr(organization, field)
+            field: ["Required before verification."]
+            for field in VERIFICATION_FIELDS
+            if not getattr(organization, field)
         }
         if organization.partner_terms_accepted_at is None:
             missing["accept_partner_terms"] = ["The partner terms must be accepted before verification."]
@@ -319,7 +324,8 @@ def site_update(*, site: Site, actor: Principal, data: dict[str, Any]) -> Site:
                 setattr(site, key, data[key])
         if not new:
             return site
-        if "name" in new and Site.objects.filter(organization=site.organization, name=new["name"]).exclude(pk=site.pk).exists():
+        same_name = Site.objects.filter(organization=site.organization, name=new.get("name")).exclude(pk=site.pk)
+        if "name" in new and same_name.exists():
             raise ValidationFailed.for_field("name", "A site with this name already exists.")
         site.full_clean()
         site.save()

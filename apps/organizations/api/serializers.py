@@ -96,7 +96,8 @@ class InvitationOutputSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    # The column's length: a longer address is valid e-mail grammar but PostgreSQL refuses it (500).
+    email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=MemberRole.choices, default=MemberRole.MEMBER)
 
 
@@ -144,7 +145,8 @@ class ApiClientCreatedSerializer(ApiClientOutputSerializer):
     class Meta(ApiClientOutputSerializer.Meta):
         fields = (*ApiClientOutputSerializer.Meta.fields, "client_secret")
 
-    def get_client_secret(self, client: ApiClient) -> str:
+    def get_client_secret(self, client: ApiClient) -> str | None:
+        # None in an Idempotency-Key replay: the secret is not kept to be shown again.
         return self.context["client_secret"]
 
 

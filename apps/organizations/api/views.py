@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -160,7 +160,11 @@ class OrganizationRoomMixin:
 
 
 class MemberViewSet(
-    OrganizationRoomMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    OrganizationRoomMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Members and their roles. Admins change roles and remove members (which ends their sessions)."""
 
@@ -293,7 +297,8 @@ class ApiClientViewSet(
             body = s.ApiClientCreatedSerializer(client, context={"client_secret": secret}).data
             return Response(body, status=status.HTTP_201_CREATED)
 
-        return idempotent_create(request, _create)
+        # A replay (same Idempotency-Key) answers with `client_secret: null`: it is shown once.
+        return idempotent_create(request, _create, secret_fields=("client_secret",))
 
     @extend_schema(request=None, responses=s.ApiClientOutputSerializer)
     @action(detail=True, methods=["post"])

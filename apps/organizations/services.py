@@ -117,7 +117,8 @@ def organization_update(*, organization: Organization, actor: Principal, data: d
 
 
 def organization_verify(*, organization: Organization, actor: Principal) -> Organization:
-    """An operator verifies a vendor organization. Idempotent.
+    """An operator verifies an organization: a vendor before it may submit listings, a provider
+    before it may see documents vendors share "on request". Idempotent.
 
     Raises ValidationFailed naming each missing verification detail."""
     if not actor.is_operator:
@@ -126,8 +127,6 @@ def organization_verify(*, organization: Organization, actor: Principal) -> Orga
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
         if organization.verified_at:
             return organization
-        if not organization.is_vendor:
-            raise ValidationFailed.for_field("kind", "Only vendor organizations are verified.")
         missing = {
             field: ["Required before verification."]
             for field in VERIFICATION_FIELDS

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "marketplace",
     "apps.accounts",
     "apps.organizations",
+    "apps.catalog",
     "apps.storefront",
 ]
 

@@ -257,8 +257,15 @@ def test_verification_names_every_missing_detail(operator_api: Any, radiant: Par
     assert Organization.objects.get(slug="bare-vendor").verified_at is None
 
 
-def test_providers_are_not_verified(operator_api: Any, st_mary: Party) -> None:
-    assert_error(operator_api.post(f"{org_url('st-marys')}verify/"), 400, field="kind")
+def test_providers_are_verified_with_the_same_details(operator_api: Any, st_mary: Party) -> None:
+    error = assert_error(operator_api.post(f"{org_url('st-marys')}verify/"), 400)
+    assert "legal_name" in error["fields"]
+    st_mary.api("admin").patch(
+        org_url("st-marys"),
+        {"legal_name": "St. Mary's gGmbH", "registration_number": "HRB 1", "contact_email": "it@st-marys.example",
+         "accept_partner_terms": True},
+    )
+    assert operator_api.post(f"{org_url('st-marys')}verify/").json()["verified"] is True
 
 
 def test_only_operators_verify(radiant: Party) -> None:

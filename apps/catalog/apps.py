@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "apps.catalog"
+    label = "catalog"
+    verbose_name = "Catalog"
+
+    def ready(self) -> None:
+        from apps.catalog import signals  # noqa: F401  (keeps search text current when a vendor is renamed)

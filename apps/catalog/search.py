@@ -1,0 +1,137 @@
+"""Catalog search: ranked full text, facet filters (OR within, AND across) and facet counts.
+
+PostgreSQL: a generated, GIN-indexed tsvector weighted name (A) > vendor, tagline (B) >
+categories, specialties, modalities, standards (C) > description (D), plus trigram
+word-similarity on name, vendor and terms so small typos still match (migration 0002).
+SQLite: every word must appear in one of those columns; ranking prefers name matches.
+Filters and facet counts read the ListingFacet table on both databases. The number of queries
+per page is constant: one count, one page, two prefetches, one per facet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+
+from apps.catalog.models import Listing, ListingFacet, Offering, Plan
+
+FACETS = (
+    "category",
+    "specialty",
+    "modality",
+    "deployment_mode",
+    "standard",
+    "regulatory",
+    "vendor",
+    "pricing_model",
+)
+CLOSED_VALUES = {
+    "deployment_mode": set(Offering.Mode.values),
+    "pricing_model": set(Plan.PricingModel.values),
+}
+ORDERINGS = ("relevance", "name", "newest")
+MAX_QUERY_LENGTH = 200
+
+
+@dataclass
+class SearchParams:
+    query: str = ""
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    ordering: str = ""
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
+    if not query:
+        return queryset
+    if _is_postgres():
+        matches = RawSQL(
+            "(catalog_listing.search_vector @@ websearch_to_tsquery('english', %s)"
+            " OR %s <%% catalog_listing.search_text)",
+            (query, query.lower()),
+            output_field=BooleanField(),
+        )
+        return queryset.alias(matches_query=matches).filter(matches_query=True)
+    condition = Q()
+    for word in query.split()[:10]:
+        condition &= (
+            Q(name__icontains=word)
+            | Q(tagline__icontains=word)
+            | Q(search_vendor__icontains=word)
+            | Q(search_terms__icontains=word)
+            | Q(description__icontains=word)
+        )
+    return queryset.filter(condition)
+
+
+def _facet_filter(queryset: QuerySet[Listing], facet: str, values: list[str]) -> QuerySet[Listing]:
+    return queryset.filter(
+        pk__in=ListingFacet.objects.filter(facet=facet, value__in=values).values("listing_id")
+    )
+
+
+def _filtered(base: QuerySet[Listing], params: SearchParams, *, skip: str | None = None) -> QuerySet[Listing]:
+    queryset = _text_filter(base, params.query)
+    for facet, values in params.filters.items():
+        if facet != skip and values:
+            queryset = _facet_filter(queryset, facet, values)
+    return queryset
+
+
+def _ordered(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[Listing]:
+    ordering = params.ordering or ("relevance" if params.query else "name")
+    if ordering == "relevance" and params.query:
+        if _is_postgres():
+            rank = RawSQL(
+                "ts_rank_cd(catalog_listing.search_vector, websearch_to_tsquery('english', %s))"
+                " + 0.5 * word_similarity(%s, catalog_listing.search_text)",
+                (params.query, params.query.lower()),
+                output_field=FloatField(),
+            )
+            return queryset.annotate(rank=rank).order_by("-rank", "name", "id")
+        whole = params.query.strip()
+        rank = Case(
+            When(name__iexact=whole, then=Value(4)),
+            When(name__icontains=whole, then=Value(3)),
+            When(tagline__icontains=whole, then=Value(2)),
+            When(search_terms__icontains=whole, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+        return queryset.annotate(rank=rank).order_by("-rank", "name", "id")
+    if ordering == "newest":
+        return queryset.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")
+    return queryset.order_by("name", "id")
+
+
+def catalog_search(*, base: QuerySet[Listing], params: SearchParams) -> QuerySet[Listing]:
+    """The matching listings, ordered. `base` is what the caller may see."""
+    return _ordered(_filtered(base, params), params)
+
+
+def catalog_facets(*, base: QuerySet[Listing], params: SearchParams) -> dict[str, list[dict[str, Any]]]:
+    """Counts for every facet under the current query and the *other* filters (a facet's own
+    selection does not shrink its own counts, so people can widen as well as narrow)."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    for facet in FACETS:
+        matching = _filtered(base, params, skip=facet).values("pk")
+        rows = (
+            ListingFacet.objects.filter(facet=facet, listing_id__in=matching)
+            .values("value", "label")
+            .annotate(count=Count("listing_id"))
+            .order_by("-count", "label")
+        )
+        result[facet] = [{"value": r["value"], "label": r["label"], "count": r["count"]} for r in rows]
+        # A selected value with no results stays visible (count 0) so people can unselect it.
+        shown = {r["value"] for r in result[facet]}
+        for value in params.filters.get(facet, []):
+            if value not in shown:
+                result[facet].append({"value": value, "label": value, "count": 0})
+    return result

@@ -1,0 +1,17 @@
+"""The catalog listens for vendor renames (organizations must not import the catalog)."""
+
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from apps.organizations.models import Organization
+
+
+@receiver(post_save, sender=Organization, dispatch_uid="catalog.vendor_renamed")
+def _organization_saved(sender: type, instance: Organization, created: bool, **kwargs: Any) -> None:
+    if created or not instance.is_vendor:
+        return
+    from apps.catalog.services import vendor_renamed
+
+    vendor_renamed(vendor=instance)  # same transaction as the rename

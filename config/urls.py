@@ -9,6 +9,7 @@ from marketplace.errors import json_or_html_400, json_or_html_404, json_or_html_
 api_v1 = [
     path("", include("marketplace.api.urls")),
     path("", include("apps.organizations.api.urls")),
+    path("", include("apps.catalog.api.urls")),
 ]
 
 urlpatterns = [

@@ -53,8 +53,7 @@ def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
         return queryset
     if _is_postgres():
         matches = RawSQL(
-            "(catalog_listing.search_vector @@ websearch_to_tsquery('english', %s)"
-            " OR %s <%% catalog_listing.search_text)",
+            "(search_vector @@ websearch_to_tsquery('english', %s) OR %s <%% search_text)",
             (query, query.lower()),
             output_field=BooleanField(),
         )
@@ -72,9 +71,7 @@ def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
 
 
 def _facet_filter(queryset: QuerySet[Listing], facet: str, values: list[str]) -> QuerySet[Listing]:
-    return queryset.filter(
-        pk__in=ListingFacet.objects.filter(facet=facet, value__in=values).values("listing_id")
-    )
+    return queryset.filter(pk__in=ListingFacet.objects.filter(facet=facet, value__in=values).values("listing_id"))
 
 
 def _filtered(base: QuerySet[Listing], params: SearchParams, *, skip: str | None = None) -> QuerySet[Listing]:
@@ -90,8 +87,8 @@ def _ordered(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[List
     if ordering == "relevance" and params.query:
         if _is_postgres():
             rank = RawSQL(
-                "ts_rank_cd(catalog_listing.search_vector, websearch_to_tsquery('english', %s))"
-                " + 0.5 * word_similarity(%s, catalog_listing.search_text)",
+                "ts_rank_cd(search_vector, websearch_to_tsquery('english', %s))"
+                " + 0.5 * word_similarity(%s, search_text)",
                 (params.query, params.query.lower()),
                 output_field=FloatField(),
             )

@@ -203,6 +203,12 @@ SPECTACULAR_SETTINGS = {
         "SiteKindEnum": "apps.organizations.models.Site.Kind",
         "MemberRoleEnum": "apps.organizations.models.MemberRole",
         "ApiClientRoleEnum": "apps.organizations.models.ApiClient.Role",
+        "ListingStatusEnum": "apps.catalog.models.Listing.Status",
+        "RevisionStatusEnum": "apps.catalog.models.ListingRevision.Status",
+        "InvitationStatusEnum": "apps.organizations.models.Invitation.Status",
+        "ArtifactKindEnum": "apps.catalog.models.Artifact.Kind",
+        "DocumentKindEnum": "apps.catalog.models.Document.Kind",
+        "OfferingModeEnum": "apps.catalog.models.Offering.Mode",
     },
 }
 

@@ -1,0 +1,388 @@
+"""Catalog serializers: inputs never carry status, vendor or ids; outputs say what each side may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.catalog.markdown import render_markdown
+from apps.catalog.models import (
+    Artifact,
+    Document,
+    Listing,
+    ListingRevision,
+    Offering,
+    Plan,
+    RegulatoryClearance,
+    Screenshot,
+    Version,
+)
+from apps.catalog.search import FACETS, ORDERINGS
+from apps.catalog.services import revision_diff
+
+
+class TermSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
+class TermWithCountSerializer(TermSerializer):
+    description = serializers.CharField()
+    listing_count = serializers.IntegerField()
+
+
+class VendorSummarySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    verified = serializers.BooleanField(source="is_verified")
+
+
+class ClearanceSerializer(serializers.ModelSerializer):
+    authority_label = serializers.CharField(source="get_authority_display", read_only=True)
+
+    class Meta:
+        model = RegulatoryClearance
+        fields = ("authority", "authority_label", "device_class", "identifier", "cleared_on")
+
+
+class ClearanceInputSerializer(serializers.Serializer):
+    authority = serializers.ChoiceField(choices=RegulatoryClearance.Authority.choices)
+    device_class = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    identifier = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    cleared_on = serializers.DateField(required=False, allow_null=True)
+
+
+def _csv(value: str) -> list[str]:
+    return [item for item in value.split(",") if item]
+
+
+class ListingSummarySerializer(serializers.ModelSerializer):
+    """One search result: enough to compare, without the heavy parts."""
+
+    vendor = VendorSummarySerializer()
+    categories = TermSerializer(many=True)
+    deployment_modes = serializers.SerializerMethodField()
+    pricing_models = serializers.SerializerMethodField()
+    regulatory = serializers.SerializerMethodField()
+    logo_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Listing
+        fields = (
+            "slug",
+            "name",
+            "tagline",
+            "status",
+            "vendor",
+            "categories",
+            "deployment_modes",
+            "pricing_models",
+            "regulatory",
+            "processes_patient_data",
+            "logo_url",
+            "published_at",
+        )
+
+    def get_deployment_modes(self, listing: Listing) -> list[str]:
+        return _csv(listing.deployment_modes)
+
+    def get_pricing_models(self, listing: Listing) -> list[str]:
+        return _csv(listing.pricing_models)
+
+    def get_regulatory(self, listing: Listing) -> list[str]:
+        return sorted({clearance.authority for clearance in listing.clearances.all()})
+
+    def get_logo_url(self, listing: Listing) -> str | None:
+        return listing.logo.url if listing.logo else None
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    offering = serializers.UUIDField(source="offering.public_id", read_only=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=True)
+
+    class Meta:
+        model = Plan
+        fields = (
+            "id",
+            "offering",
+            "name",
+            "pricing_model",
+            "price",
+            "currency",
+            "billing_period",
+            "usage_unit",
+            "trial_days",
+            "trial_auto_approve",
+            "is_active",
+            "created_at",
+        )
+
+
+class OfferingSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    plans = serializers.SerializerMethodField()
+    requirements = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offering
+        fields = ("id", "mode", "name", "regions", "requirements", "is_active", "plans", "created_at")
+
+    @extend_schema_field(PlanSerializer(many=True))
+    def get_plans(self, offering: Offering) -> list[dict[str, Any]]:
+        plans = offering.plans.all()
+        if not self.context.get("show_inactive"):
+            plans = [plan for plan in plans if plan.is_active]
+        return PlanSerializer(plans, many=True).data
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "os": {"type": "string"},
+                "cpu_cores": {"type": "integer", "nullable": True},
+                "memory_gb": {"type": "integer", "nullable": True},
+                "gpu": {"type": "string"},
+                "disk_gb": {"type": "integer", "nullable": True},
+            },
+        }
+    )
+    def get_requirements(self, offering: Offering) -> dict[str, Any]:
+        return {
+            "os": offering.requirement_os,
+            "cpu_cores": offering.requirement_cpu_cores,
+            "memory_gb": offering.requirement_memory_gb,
+            "gpu": offering.requirement_gpu,
+            "disk_gb": offering.requirement_disk_gb,
+        }
+
+
+class OfferingInputSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Offering.Mode.choices)
+    name = serializers.CharField(max_length=120)
+    regions = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=50)
+    requirement_os = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    requirement_cpu_cores = serializers.IntegerField(min_value=1, max_value=1024, required=False, allow_null=True)
+    requirement_memory_gb = serializers.IntegerField(min_value=1, max_value=65535, required=False, allow_null=True)
+    requirement_gpu = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    requirement_disk_gb = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
+    is_active = serializers.BooleanField(required=False)
+
+
+class PlanInputSerializer(serializers.Serializer):
+    offering = serializers.UUIDField(help_text="The offering's id.")
+    name = serializers.CharField(max_length=120)
+    pricing_model = serializers.ChoiceField(choices=Plan.PricingModel.choices)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, allow_blank=True, max_length=3)
+    billing_period = serializers.ChoiceField(choices=Plan.BillingPeriod.choices, required=False, allow_blank=True)
+    usage_unit = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    trial_days = serializers.IntegerField(min_value=0, max_value=365, required=False)
+    trial_auto_approve = serializers.BooleanField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = Artifact
+        fields = ("id", "kind", "filename", "content_type", "size", "sha256", "created_at")
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    artifacts = ArtifactSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Version
+        fields = ("id", "version", "release_notes", "released_on", "artifacts", "created_at")
+
+
+class VersionInputSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=60)
+    release_notes = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    released_on = serializers.DateField(required=False, allow_null=True)
+
+
+class ArtifactInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Artifact.Kind.choices, default=Artifact.Kind.INSTALLER)
+    file = serializers.FileField(allow_empty_file=False)
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = (
+            "id",
+            "kind",
+            "title",
+            "visibility",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "download_url",
+            "created_at",
+        )
+
+    def get_download_url(self, document: Document) -> str:
+        return reverse(
+            "api:listing-document-download",
+            kwargs={"listing_slug": document.listing.slug, "id": document.public_id},
+        )
+
+
+class DocumentInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Document.Kind.choices)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    visibility = serializers.ChoiceField(choices=Document.Visibility.choices, default=Document.Visibility.PUBLIC)
+    file = serializers.FileField(allow_empty_file=False)
+
+
+class ScreenshotSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Screenshot
+        fields = ("id", "caption", "position", "url", "sha256")
+
+    def get_url(self, screenshot: Screenshot) -> str:
+        return screenshot.file.url
+
+
+class ListingDetailSerializer(ListingSummarySerializer):
+    description_html = serializers.SerializerMethodField()
+    specialties = TermSerializer(many=True)
+    modalities = TermSerializer(many=True)
+    standards = TermSerializer(many=True)
+    clearances = ClearanceSerializer(many=True)
+    offerings = serializers.SerializerMethodField()
+    versions = VersionSerializer(many=True)
+    documents = serializers.SerializerMethodField()
+    screenshots = ScreenshotSerializer(many=True)
+    review_reason = serializers.SerializerMethodField()
+
+    class Meta(ListingSummarySerializer.Meta):
+        fields = (
+            *ListingSummarySerializer.Meta.fields,
+            "description",
+            "description_html",
+            "intended_use",
+            "specialties",
+            "modalities",
+            "standards",
+            "clearances",
+            "deidentified_before_leaving_site",
+            "data_residency",
+            "security_certifications",
+            "support_email",
+            "support_url",
+            "offerings",
+            "versions",
+            "documents",
+            "screenshots",
+            "review_reason",
+            "submitted_at",
+            "created_at",
+            "updated_at",
+        )
+
+    def get_description_html(self, listing: Listing) -> str:
+        return render_markdown(listing.description)
+
+    @extend_schema_field(OfferingSerializer(many=True))
+    def get_offerings(self, listing: Listing) -> list[dict[str, Any]]:
+        show_all = self.context.get("vendor_side", False)
+        offerings = [o for o in listing.offerings.all() if show_all or o.is_active]
+        return OfferingSerializer(offerings, many=True, context={"show_inactive": show_all}).data
+
+    @extend_schema_field(DocumentSerializer(many=True))
+    def get_documents(self, listing: Listing) -> list[dict[str, Any]]:
+        return DocumentSerializer(self.context.get("documents", []), many=True).data
+
+    def get_review_reason(self, listing: Listing) -> str | None:
+        return listing.review_reason if self.context.get("vendor_side") else None
+
+
+class ListingInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=80, required=False, help_text="Only when creating; derived from the name.")
+    tagline = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=20000, required=False, allow_blank=True)
+    intended_use = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+    categories = serializers.ListField(child=serializers.SlugField(), required=False, max_length=20)
+    specialties = serializers.ListField(child=serializers.SlugField(), required=False, max_length=20)
+    modalities = serializers.ListField(child=serializers.SlugField(), required=False, max_length=20)
+    standards = serializers.ListField(child=serializers.SlugField(), required=False, max_length=30)
+    clearances = ClearanceInputSerializer(many=True, required=False)
+    processes_patient_data = serializers.BooleanField(required=False)
+    deidentified_before_leaving_site = serializers.BooleanField(required=False)
+    data_residency = serializers.ListField(child=serializers.CharField(max_length=40), required=False, max_length=20)
+    security_certifications = serializers.ListField(
+        child=serializers.CharField(max_length=60), required=False, max_length=20
+    )
+    support_email = serializers.EmailField(required=False, allow_blank=True)
+    support_url = serializers.URLField(required=False, allow_blank=True)
+
+
+class ListingUpdateSerializer(ListingInputSerializer):
+    name = serializers.CharField(max_length=120, required=False)
+    slug = None  # type: ignore[assignment]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000, allow_blank=False)
+
+
+class OptionalReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    listing = serializers.SlugField(source="listing.slug", read_only=True)
+    changes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ListingRevision
+        fields = (
+            "id",
+            "listing",
+            "status",
+            "data",
+            "changes",
+            "review_reason",
+            "submitted_at",
+            "reviewed_at",
+            "created_at",
+            "updated_at",
+        )
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
+    def get_changes(self, revision: ListingRevision) -> dict[str, Any]:
+        return revision_diff(revision)
+
+
+class FacetValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    """The query string of GET /api/v1/apps/ (repeat a filter for OR)."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
+    status = serializers.ListField(child=serializers.ChoiceField(choices=Listing.Status.choices), required=False)
+
+
+FACET_NAMES = FACETS

@@ -1,0 +1,511 @@
+"""Catalog API: search, listings and their parts, the review workflow and revisions."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.catalog import selectors, services
+from apps.catalog.api import serializers as s
+from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Version
+from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
+from marketplace.errors import Forbidden, ValidationFailed
+from marketplace.idempotency import idempotent_create
+from marketplace.permissions import PublicReadOrAuthenticated
+from marketplace.principal import Principal, get_principal
+
+UPLOAD_PARSERS = (MultiPartParser, FormParser)
+
+
+def _principal(request: Request) -> Principal:
+    return get_principal(request)
+
+
+def _download(stored: Any) -> FileResponse:
+    """Files are always attachments, never rendered by the browser from our origin."""
+    response = FileResponse(
+        stored.file.open("rb"), as_attachment=True, filename=stored.filename, content_type=stored.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["X-Checksum-SHA256"] = stored.sha256
+    return response
+
+
+class TermViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A browsing vocabulary with the number of published listings for each term."""
+
+    permission_classes = (PublicReadOrAuthenticated,)
+    serializer_class = s.TermWithCountSerializer
+    lookup_field = "slug"
+    vocabulary = "categories"
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.terms_with_counts(vocabulary=self.vocabulary)
+
+
+class CategoryViewSet(TermViewSet):
+    vocabulary = "categories"
+
+
+class SpecialtyViewSet(TermViewSet):
+    vocabulary = "specialties"
+
+
+class ModalityViewSet(TermViewSet):
+    vocabulary = "modalities"
+
+
+class StandardViewSet(TermViewSet):
+    vocabulary = "standards"
+
+
+SEARCH_PARAMETERS = [
+    OpenApiParameter("q", str, description="Words to search for (ranked; small typos tolerated on PostgreSQL)."),
+    OpenApiParameter("ordering", str, enum=["relevance", "name", "newest"]),
+    OpenApiParameter(
+        "status", str, many=True, description="Vendors: their own listings in these states; operators: any."
+    ),
+    *[
+        OpenApiParameter(facet, str, many=True, explode=True, description="Repeat for OR; filters AND together.")
+        for facet in FACETS
+    ],
+]
+SEARCH_RESPONSE = inline_serializer(
+    "ListingSearchPage",
+    {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": s.ListingSummarySerializer(many=True),
+        "facets": serializers.DictField(child=s.FacetValueSerializer(many=True)),
+    },
+)
+
+
+class ListingViewSet(viewsets.GenericViewSet):
+    """Listings ("apps"). Anyone searches and reads published ones; vendors create and edit
+    drafts and submit them; operators review."""
+
+    lookup_field = "slug"
+    lookup_url_kwarg = "slug"
+    permission_classes = (PublicReadOrAuthenticated,)
+    queryset = Listing.objects.none()
+    serializer_class = s.ListingDetailSerializer
+
+    def get_queryset(self) -> QuerySet[Listing]:
+        return selectors.listings_visible_to(principal=_principal(self.request)).select_related("vendor")
+
+    def _detail(self, listing: Listing, *, status_code: int = 200) -> Response:
+        principal = _principal(self.request)
+        listing = (
+            Listing.objects.select_related("vendor")
+            .prefetch_related(
+                "categories",
+                "specialties",
+                "modalities",
+                "standards",
+                "clearances",
+                "screenshots",
+                Prefetch("offerings", queryset=Offering.objects.prefetch_related("plans")),
+                Prefetch("versions", queryset=Version.objects.prefetch_related("artifacts")),
+            )
+            .get(pk=listing.pk)
+        )
+        vendor_side = principal.is_operator or selectors.listing_is_vendor_side(listing=listing, principal=principal)
+        documents = selectors.documents_visible_to(listing=listing, principal=principal).select_related("listing")
+        context = {"vendor_side": vendor_side, "documents": list(documents), "request": self.request}
+        return Response(s.ListingDetailSerializer(listing, context=context).data, status=status_code)
+
+    # --- search ----------------------------------------------------------------------------
+
+    def _search_params(self, request: Request) -> tuple[SearchParams, list[str]]:
+        raw: dict[str, Any] = {"q": request.query_params.get("q", ""), "status": request.query_params.getlist("status")}
+        if request.query_params.get("ordering"):
+            raw["ordering"] = request.query_params["ordering"]
+        query = s.SearchQuerySerializer(data=raw)
+        if not query.is_valid():
+            raise ValidationFailed("Invalid search.", fields={k: [str(e) for e in v] for k, v in query.errors.items()})
+        filters: dict[str, list[str]] = {}
+        for facet in FACETS:
+            values = [v.strip() for v in request.query_params.getlist(facet) if v.strip()][:50]
+            closed = CLOSED_VALUES.get(facet)
+            if closed and (unknown := [v for v in values if v not in closed]):
+                raise ValidationFailed.for_field(
+                    facet, f"Unknown value(s) {', '.join(unknown)}; choose from {', '.join(sorted(closed))}."
+                )
+            if values:
+                filters[facet] = values
+        data = query.validated_data
+        params = SearchParams(query=data.get("q", "").strip(), filters=filters, ordering=data.get("ordering") or "")
+        return params, data.get("status") or [Listing.Status.PUBLISHED]
+
+    @extend_schema(parameters=SEARCH_PARAMETERS, responses=SEARCH_RESPONSE)
+    def list(self, request: Request) -> Response:
+        """Search the catalog: ranked words, facet filters (OR within a filter, AND across),
+        facet counts under the other filters, ordering and pagination."""
+        params, statuses = self._search_params(request)
+        base = self.get_queryset().filter(status__in=statuses)
+        results = catalog_search(base=base, params=params).prefetch_related("categories", "clearances")
+        page = self.paginate_queryset(results)
+        response = self.get_paginated_response(s.ListingSummarySerializer(page, many=True).data)
+        response.data["facets"] = catalog_facets(base=base, params=params)
+        return response
+
+    def retrieve(self, request: Request, slug: str) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(request=s.ListingInputSerializer, responses={201: s.ListingDetailSerializer})
+    def create(self, request: Request) -> Response:
+        """A vendor creates a draft listing (member role or above)."""
+        principal = _principal(request)
+        if principal.organization is None:
+            raise Forbidden("Act for a vendor organization to create listings.")
+
+        def _create() -> Response:
+            data = s.ListingInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            listing = services.listing_create(vendor=principal.organization, actor=principal, data=data.validated_data)
+            return self._detail(listing, status_code=status.HTTP_201_CREATED)
+
+        return idempotent_create(request, _create)
+
+    @extend_schema(request=s.ListingUpdateSerializer, responses=s.ListingDetailSerializer)
+    def partial_update(self, request: Request, slug: str) -> Response:
+        """The vendor edits a draft or a listing with changes requested; live listings change
+        through revisions."""
+        data = s.ListingUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        listing = services.listing_update(
+            listing=self.get_object(), actor=_principal(request), data=data.validated_data
+        )
+        return self._detail(listing)
+
+    # --- workflow ---------------------------------------------------------------------------
+
+    @extend_schema(request=None, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, slug: str) -> Response:
+        """The vendor submits the listing for review (verified vendors only)."""
+        return self._detail(services.listing_submit(listing=self.get_object(), actor=_principal(request)))
+
+    @extend_schema(request=None, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, slug: str) -> Response:
+        """An operator publishes the listing."""
+        return self._detail(services.listing_approve(listing=self.get_object(), actor=_principal(request)))
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="request-changes")
+    def request_changes(self, request: Request, slug: str) -> Response:
+        """An operator sends the listing back to its vendor with a reason."""
+        reason = s.ReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        listing = services.listing_request_changes(
+            listing=self.get_object(), actor=_principal(request), reason=reason.validated_data["reason"]
+        )
+        return self._detail(listing)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, slug: str) -> Response:
+        """An operator takes a live listing off the store for now, with a reason."""
+        reason = s.ReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        listing = services.listing_suspend(
+            listing=self.get_object(), actor=_principal(request), reason=reason.validated_data["reason"]
+        )
+        return self._detail(listing)
+
+    @extend_schema(request=None, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reinstate(self, request: Request, slug: str) -> Response:
+        """An operator publishes a suspended listing again."""
+        return self._detail(services.listing_reinstate(listing=self.get_object(), actor=_principal(request)))
+
+    @extend_schema(request=s.OptionalReasonSerializer, responses=s.ListingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, slug: str) -> Response:
+        """The vendor's admins or an operator retire the listing for good."""
+        reason = s.OptionalReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        listing = services.listing_retire(
+            listing=self.get_object(), actor=_principal(request), reason=reason.validated_data.get("reason", "")
+        )
+        return self._detail(listing)
+
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("LogoUpload", {"file": serializers.ImageField()})},
+        responses=s.ListingDetailSerializer,
+    )
+    @action(detail=True, methods=["post"], parser_classes=UPLOAD_PARSERS)
+    def logo(self, request: Request, slug: str) -> Response:
+        """The vendor uploads the listing's logo (PNG, JPEG or WebP, at most 5 MB)."""
+        listing = services.listing_set_logo(
+            listing=self.get_object(), actor=_principal(request), upload=request.FILES.get("file")
+        )
+        return self._detail(listing)
+
+
+class ListingChildMixin:
+    """Nested under /apps/{slug}/: the listing must be visible to the caller (404 otherwise)."""
+
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    permission_classes = (PublicReadOrAuthenticated,)
+    request: Request
+    kwargs: dict[str, Any]
+
+    @cached_property
+    def principal(self) -> Principal:
+        return _principal(self.request)
+
+    @cached_property
+    def listing(self) -> Listing:
+        visible = selectors.listings_visible_to(principal=self.principal).select_related("vendor")
+        return get_object_or_404(visible, slug=self.kwargs["listing_slug"])
+
+    @property
+    def vendor_side(self) -> bool:
+        return self.principal.is_operator or selectors.listing_is_vendor_side(
+            listing=self.listing, principal=self.principal
+        )
+
+
+class OfferingViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """What can be deployed where. Vendors add offerings; a live offering is only deactivated."""
+
+    serializer_class = s.OfferingSerializer
+    queryset = Offering.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Offering]:
+        offerings = self.listing.offerings.prefetch_related("plans")
+        return offerings if self.vendor_side else offerings.filter(is_active=True)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "show_inactive": self.vendor_side}  # type: ignore[misc]
+
+    @extend_schema(request=s.OfferingInputSerializer, responses={201: s.OfferingSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        def _create() -> Response:
+            data = s.OfferingInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            offering = services.offering_create(listing=self.listing, actor=self.principal, data=data.validated_data)
+            return Response(s.OfferingSerializer(offering, context=self.get_serializer_context()).data, status=201)
+
+        return idempotent_create(request, _create)
+
+    @extend_schema(request=s.OfferingInputSerializer, responses=s.OfferingSerializer)
+    def partial_update(self, request: Request, listing_slug: str, id: str) -> Response:
+        data = s.OfferingInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        offering = services.offering_update(offering=self.get_object(), actor=self.principal, data=data.validated_data)
+        return Response(s.OfferingSerializer(offering, context=self.get_serializer_context()).data)
+
+
+class PlanViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """How each offering is paid for, with trial terms. A live plan is only deactivated."""
+
+    serializer_class = s.PlanSerializer
+    queryset = Plan.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    filterset_fields = ("pricing_model",)
+
+    def get_queryset(self) -> QuerySet[Plan]:
+        plans = Plan.objects.filter(offering__listing=self.listing).select_related("offering")
+        return plans if self.vendor_side else plans.filter(is_active=True, offering__is_active=True)
+
+    @extend_schema(request=s.PlanInputSerializer, responses={201: s.PlanSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        def _create() -> Response:
+            data = s.PlanInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = dict(data.validated_data)
+            offering = self.listing.offerings.filter(public_id=values.pop("offering")).first()
+            if offering is None:
+                raise ValidationFailed.for_field("offering", "No such offering on this listing.")
+            plan = services.plan_create(offering=offering, actor=self.principal, data=values)
+            return Response(s.PlanSerializer(plan).data, status=201)
+
+        return idempotent_create(request, _create)
+
+    @extend_schema(request=s.PlanInputSerializer, responses=s.PlanSerializer)
+    def partial_update(self, request: Request, listing_slug: str, id: str) -> Response:
+        data = s.PlanInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values.pop("offering", None)  # a plan stays with its offering
+        plan = services.plan_update(plan=self.get_object(), actor=self.principal, data=values)
+        return Response(s.PlanSerializer(plan).data)
+
+
+class VersionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Releases of the listing with their artifacts (checksums measured by the server)."""
+
+    serializer_class = s.VersionSerializer
+    queryset = Version.objects.none()
+
+    def get_queryset(self) -> QuerySet[Version]:
+        return self.listing.versions.prefetch_related("artifacts")
+
+    @extend_schema(request=s.VersionInputSerializer, responses={201: s.VersionSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        def _create() -> Response:
+            data = s.VersionInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            version = services.version_create(listing=self.listing, actor=self.principal, data=data.validated_data)
+            return Response(s.VersionSerializer(version).data, status=201)
+
+        return idempotent_create(request, _create)
+
+    @extend_schema(request={"multipart/form-data": s.ArtifactInputSerializer}, responses={201: s.ArtifactSerializer})
+    @action(detail=True, methods=["post"], parser_classes=UPLOAD_PARSERS)
+    def artifacts(self, request: Request, listing_slug: str, id: str) -> Response:
+        """Upload an artifact (installer, image, manual) to this version."""
+        data = s.ArtifactInputSerializer(data={"kind": request.data.get("kind") or "installer"})
+        data.is_valid(raise_exception=True)
+        artifact = services.artifact_add(
+            version=self.get_object(),
+            actor=self.principal,
+            kind=data.validated_data["kind"],
+            upload=request.FILES.get("file"),
+        )
+        return Response(s.ArtifactSerializer(artifact).data, status=201)
+
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("artifact", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+    )
+    @action(detail=True, methods=["get"], url_path=r"artifacts/(?P<artifact>[0-9a-f-]{36})/download")
+    def artifact_download(self, request: Request, listing_slug: str, id: str, artifact: str) -> FileResponse:
+        """The vendor and operators download artifacts here; customers receive them through
+        their entitlements."""
+        if not self.vendor_side:
+            raise Forbidden("Artifacts are delivered to entitled sites, not downloaded from the catalog.")
+        stored = get_object_or_404(Artifact, version=self.get_object(), public_id=artifact)
+        return _download(stored)
+
+
+class DocumentViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Papers hospital IT asks for. Public ones for everyone; "on request" ones for verified
+    providers. Uploads are multipart (`kind`, `title`, `visibility`, `file`)."""
+
+    serializer_class = s.DocumentSerializer
+    queryset = Document.objects.none()
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_parsers(self) -> list[Any]:
+        if getattr(self.request, "method", "GET") == "POST":
+            return [parser() for parser in (*UPLOAD_PARSERS, JSONParser)]
+        return super().get_parsers()  # type: ignore[misc]
+
+    def get_queryset(self) -> QuerySet[Document]:
+        return selectors.documents_visible_to(listing=self.listing, principal=self.principal).select_related("listing")
+
+    @extend_schema(request={"multipart/form-data": s.DocumentInputSerializer}, responses={201: s.DocumentSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        data = s.DocumentInputSerializer(
+            data={
+                "kind": request.data.get("kind"),
+                "title": request.data.get("title", ""),
+                "visibility": request.data.get("visibility") or Document.Visibility.PUBLIC,
+                "file": request.FILES.get("file"),
+            }
+        )
+        if not data.is_valid():
+            fields = {k: [str(e) for e in v] for k, v in data.errors.items()}
+            if "file" in fields and "file" not in request.FILES:
+                fields["file"] = ["Attach a file."]
+            raise ValidationFailed("Invalid document.", fields=fields)
+        values = data.validated_data
+        document = services.document_add(
+            listing=self.listing,
+            actor=self.principal,
+            kind=values["kind"],
+            title=values.get("title", ""),
+            visibility=values["visibility"],
+            upload=values["file"],
+        )
+        return Response(s.DocumentSerializer(document).data, status=201)
+
+    def destroy(self, request: Request, listing_slug: str, id: str) -> Response:
+        services.document_remove(document=self.get_object(), actor=self.principal)
+        return Response(status=204)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, listing_slug: str, id: str) -> FileResponse:
+        """The file, as an attachment, with its SHA-256 in `X-Checksum-SHA256`."""
+        return _download(self.get_object())
+
+
+class RevisionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Changes to a live listing, reviewed like a listing while the live version stays.
+    `changes` shows reviewers what a revision changes."""
+
+    serializer_class = s.RevisionSerializer
+    queryset = ListingRevision.objects.none()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[ListingRevision]:
+        return selectors.revisions_visible_to(listing=self.listing, principal=self.principal).select_related("listing")
+
+    @extend_schema(request=s.ListingUpdateSerializer, responses={201: s.RevisionSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        def _create() -> Response:
+            data = s.ListingUpdateSerializer(data=request.data, partial=True)
+            data.is_valid(raise_exception=True)
+            revision = services.revision_create(listing=self.listing, actor=self.principal, data=data.validated_data)
+            return Response(s.RevisionSerializer(revision).data, status=201)
+
+        return idempotent_create(request, _create)
+
+    @extend_schema(request=s.ListingUpdateSerializer, responses=s.RevisionSerializer)
+    def partial_update(self, request: Request, listing_slug: str, id: str) -> Response:
+        data = s.ListingUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        revision = services.revision_update(revision=self.get_object(), actor=self.principal, data=data.validated_data)
+        return Response(s.RevisionSerializer(revision).data)
+
+    @extend_schema(request=None, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, listing_slug: str, id: str) -> Response:
+        return Response(
+            s.RevisionSerializer(services.revision_submit(revision=self.get_object(), actor=self.principal)).data
+        )
+
+    @extend_schema(request=None, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, listing_slug: str, id: str) -> Response:
+        return Response(
+            s.RevisionSerializer(services.revision_approve(revision=self.get_object(), actor=self.principal)).data
+        )
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["post"], url_path="request-changes")
+    def request_changes(self, request: Request, listing_slug: str, id: str) -> Response:
+        reason = s.ReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        revision = services.revision_request_changes(
+            revision=self.get_object(), actor=self.principal, reason=reason.validated_data["reason"]
+        )
+        return Response(s.RevisionSerializer(revision).data)
+
+    @extend_schema(request=None, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, listing_slug: str, id: str) -> Response:
+        return Response(
+            s.RevisionSerializer(services.revision_withdraw(revision=self.get_object(), actor=self.principal)).data
+        )

@@ -1,0 +1,215 @@
+"""The store's catalog: search with facets, and the listing page.
+
+Search goes through the same selectors as the API (apps.catalog.search), over published
+listings only. The facet form is an ordinary GET form; with htmx it narrows as people click
+and gets back only the results region plus out-of-band updates of the counts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
+
+from apps.catalog.models import Document, Listing, Offering, Plan, Version
+from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_facets
+from apps.catalog.search import catalog_search as search_listings
+from apps.organizations.principals import principal_for_organization
+from marketplace.principal import Principal, get_principal
+
+PAGE_SIZE = 25
+FACET_VALUE_MAX_LENGTH = 80  # ListingFacet.value
+MAX_VALUES_PER_FACET = 50
+FACET_VISIBLE = 8  # options shown before "Show more"
+FACET_TITLES = {
+    "category": "Category",
+    "specialty": "Specialty",
+    "modality": "Modality",
+    "deployment_mode": "Deployment",
+    "standard": "Standard",
+    "regulatory": "Regulatory clearance",
+    "vendor": "Vendor",
+    "pricing_model": "Pricing",
+}
+ORDERING_LABELS = {"relevance": "Relevance", "name": "Name (A–Z)", "newest": "Newest"}
+DOCUMENT_DOWNLOAD_PATH = "/api/v1/apps/{slug}/documents/{id}/download/"
+
+
+@dataclass
+class FacetOption:
+    value: str
+    label: str
+    count: int
+    selected: bool
+    input_id: str
+
+
+@dataclass
+class FacetGroup:
+    name: str
+    title: str
+    options: list[FacetOption] = field(default_factory=list)
+    more: list[FacetOption] = field(default_factory=list)
+
+    @property
+    def more_open(self) -> bool:
+        return any(option.selected for option in self.more)
+
+    @property
+    def selected_count(self) -> int:
+        return sum(option.selected for option in self.options + self.more)
+
+
+def published_listings() -> QuerySet[Listing]:
+    """What everyone may find in the store."""
+    return Listing.objects.filter(status=Listing.Status.PUBLISHED)
+
+
+def search_params(request: HttpRequest) -> SearchParams:
+    """The query, filters and ordering of a request, cleaned: over-long or unknown values are
+    dropped rather than refused, the way a browser form should behave."""
+    query = " ".join(request.GET.get("q", "").split())[:MAX_QUERY_LENGTH]
+    filters: dict[str, list[str]] = {}
+    for facet in FACETS:
+        values: list[str] = []
+        for raw in request.GET.getlist(facet):
+            value = raw.strip()
+            if not value or len(value) > FACET_VALUE_MAX_LENGTH or value in values:
+                continue
+            if facet in CLOSED_VALUES and value not in CLOSED_VALUES[facet]:
+                continue
+            values.append(value)
+        if values:
+            filters[facet] = values[:MAX_VALUES_PER_FACET]
+    ordering = request.GET.get("ordering", "")
+    if ordering not in ORDERINGS:
+        ordering = ""
+    return SearchParams(query=query, filters=filters, ordering=ordering)
+
+
+def _input_id(facet: str, value: str) -> str:
+    """An id derived from the value alone, so it stays the same when counts change."""
+    readable = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
+    if readable != value:  # keep ids of values that differ only in case or punctuation apart
+        readable = f"{readable}-{hashlib.sha256(value.encode()).hexdigest()[:8]}".lstrip("-")
+    return f"facet-{facet.replace('_', '-')}-{readable}"
+
+
+def facet_groups(facets: dict[str, list[dict[str, Any]]], params: SearchParams) -> list[FacetGroup]:
+    """Facet options in the selector's order (most results first); values with no result are
+    hidden unless selected, so they can be unselected. Input ids are stable for a value (its
+    position in the list would not be), so htmx can give focus back after a swap."""
+    groups = []
+    for facet in FACETS:
+        selected = set(params.filters.get(facet, []))
+        group = FacetGroup(name=facet, title=FACET_TITLES[facet])
+        shown = [row for row in facets.get(facet, []) if row["count"] > 0 or row["value"] in selected]
+        options = [
+            FacetOption(
+                value=row["value"],
+                label=row["label"],
+                count=row["count"],
+                selected=row["value"] in selected,
+                input_id=_input_id(facet, row["value"]),
+            )
+            for row in shown
+        ]
+        group.options, group.more = options[:FACET_VISIBLE], options[FACET_VISIBLE:]
+        groups.append(group)
+    return groups
+
+
+def catalog(request: HttpRequest) -> HttpResponse:
+    params = search_params(request)
+    base = published_listings()
+    results = search_listings(base=base, params=params).select_related("vendor").prefetch_related(
+        "categories", "clearances"
+    )
+    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
+    facets = catalog_facets(base=base, params=params)
+    ordering = params.ordering or ("relevance" if params.query else "name")
+    context = {
+        "nav": "catalog",
+        "params": params,
+        "query": params.query,
+        "page": page,
+        "facet_groups": facet_groups(facets, params),
+        "has_filters": any(params.filters.values()),
+        "ordering": ordering,
+        "orderings": [(value, ORDERING_LABELS[value]) for value in ORDERINGS],
+    }
+    # The partial only for htmx's own swaps; a history restore (back button after the cache
+    # is gone) needs the whole page.
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "storefront/catalog/_results.html", context)
+    else:
+        response = render(request, "storefront/catalog/search.html", context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+# --- the listing page ---------------------------------------------------------------------
+
+
+def _may_preview(principal: Principal, listing: Listing) -> bool:
+    """The vendor's own people and operators see a listing in every state."""
+    if not principal.is_authenticated:
+        return False
+    return principal_for_organization(principal, listing.vendor) is not None
+
+
+def _may_read_on_request_documents(principal: Principal) -> bool:
+    organization = principal.organization
+    return organization is not None and organization.is_provider and organization.is_verified
+
+
+def _listing_detail_queryset() -> QuerySet[Listing]:
+    return Listing.objects.select_related("vendor").prefetch_related(
+        "categories",
+        "specialties",
+        "modalities",
+        "standards",
+        "clearances",
+        Prefetch(
+            "offerings",
+            queryset=Offering.objects.filter(is_active=True).prefetch_related(
+                Prefetch("plans", queryset=Plan.objects.filter(is_active=True), to_attr="active_plans")
+            ),
+            to_attr="active_offerings",
+        ),
+        Prefetch("versions", queryset=Version.objects.prefetch_related("artifacts")),
+        Prefetch("documents", queryset=Document.objects.all()),
+    )
+
+
+def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    principal = get_principal(request)
+    listing = get_object_or_404(_listing_detail_queryset(), slug=slug)
+    preview = _may_preview(principal, listing)
+    if listing.status != Listing.Status.PUBLISHED and not preview:
+        raise Http404("No such app.")
+    documents_unlocked = preview or _may_read_on_request_documents(principal)
+    documents = [
+        {
+            "document": document,
+            "url": DOCUMENT_DOWNLOAD_PATH.format(slug=listing.slug, id=document.public_id)
+            if document.visibility == Document.Visibility.PUBLIC or documents_unlocked
+            else "",
+        }
+        for document in listing.documents.all()
+    ]
+    context = {
+        "nav": "catalog",
+        "listing": listing,
+        "is_preview": listing.status != Listing.Status.PUBLISHED,
+        "documents": documents,
+        "offerings": listing.active_offerings,
+        "versions": list(listing.versions.all()),
+    }
+    return render(request, "storefront/catalog/listing.html", context)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider import views as oauth2_views
 
+from apps.catalog.views import listing_image
 from marketplace import health
 from marketplace.errors import json_or_html_400, json_or_html_404, json_or_html_500
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("operator/", admin.site.urls),
+    path("media/listings/<path:path>", listing_image, name="listing-image"),
     path("", include("apps.storefront.urls")),
 ]
 

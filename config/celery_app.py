@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["marketplace", "apps.accounts", "apps.organizations"])
+app.autodiscover_tasks(["marketplace", "apps.provisioning", "apps.procurement"])
 
 
 def _ensure_broker_folders() -> None:

@@ -11,6 +11,8 @@ api_v1 = [
     path("", include("marketplace.api.urls")),
     path("", include("apps.organizations.api.urls")),
     path("", include("apps.catalog.api.urls")),
+    path("", include("apps.procurement.api.urls")),
+    path("", include("apps.provisioning.api.urls")),
 ]
 
 urlpatterns = [

@@ -152,6 +152,8 @@ class Offering(PublicIdModel):
     requirement_memory_gb = models.PositiveSmallIntegerField(null=True, blank=True)
     requirement_gpu = models.CharField(max_length=120, blank=True)
     requirement_disk_gb = models.PositiveIntegerField(null=True, blank=True)
+    # Which provisioner backend deploys it (apps/provisioning/backends.py registers them).
+    provisioner = models.CharField(max_length=40, default="sandbox")
     is_active = models.BooleanField(default=True)
 
     class Meta:

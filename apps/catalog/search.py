@@ -10,6 +10,7 @@ per page is constant: one count, one page, two prefetches, one per facet.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,15 +49,27 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+_SEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\S|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
+
+
+def _fuzzy_words(query: str) -> list[str]:
+    """The words a typo-tolerant match needs, each on its own (a whole-query similarity let
+    "lung radiant" match anything by Radiant). None when the query uses web-search syntax
+    (quotes, `or`, `-word`), whose meaning a fuzzy match would undo."""
+    if _SEARCH_SYNTAX.search(query):
+        return []
+    return [word.lower() for word in query.split()[:10]]
+
+
 def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
     if not query:
         return queryset
     if _is_postgres():
-        matches = RawSQL(
-            "(search_vector @@ websearch_to_tsquery('english', %s) OR %s <%% search_text)",
-            (query, query.lower()),
-            output_field=BooleanField(),
-        )
+        sql = "search_vector @@ websearch_to_tsquery('english', %s)"
+        words = _fuzzy_words(query)
+        if words:  # or every word is close to a word of the name, vendor or terms
+            sql += " OR (" + " AND ".join(["%s <%% search_text"] * len(words)) + ")"
+        matches = RawSQL(f"({sql})", (query, *words), output_field=BooleanField())
         return queryset.alias(matches_query=matches).filter(matches_query=True)
     condition = Q()
     for word in query.split()[:10]:

@@ -6,7 +6,7 @@ allowed-transition table, saves, audits and emits its event in one transaction."
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -285,7 +285,7 @@ def listing_update(*, listing: Listing, actor: Principal, data: dict[str, Any]) 
 
 def listing_set_logo(*, listing: Listing, actor: Principal, upload: UploadedFile | None) -> Listing:
     _require_vendor_side(listing, actor)
-    stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="logo", folder="listings/logos")
+    stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/logos")
     with transaction.atomic():
         listing = Listing.objects.select_for_update().get(pk=listing.pk)
         old = listing.logo.name
@@ -315,12 +315,19 @@ def _transition(
     reason: str = "",
     extra_fields: dict[str, Any] | None = None,
     before_save: Any = None,
+    from_states: Collection[str] | None = None,
 ) -> Listing:
+    """Move the listing to `target` (a no-op when it is there already). `from_states` narrows
+    the table for verbs that share a target: only `in_review` is approved, only `suspended`
+    reinstated."""
     with transaction.atomic():
         listing = Listing.objects.select_for_update().select_related("vendor").get(pk=listing.pk)
         if listing.status == target:
             return listing
-        transition_check(what="the listing", current=listing.status, target=target, allowed=LISTING_TRANSITIONS)
+        allowed = LISTING_TRANSITIONS
+        if from_states is not None:
+            allowed = {state: targets for state, targets in LISTING_TRANSITIONS.items() if state in from_states}
+        transition_check(what="the listing", current=listing.status, target=target, allowed=allowed)
         if before_save is not None:
             before_save(listing)
         old_status = listing.status
@@ -399,6 +406,7 @@ def listing_approve(*, listing: Listing, actor: Principal) -> Listing:
         action="catalog.listing.published",
         event="listing.published",
         extra_fields={"published_at": listing.published_at or timezone.now()},
+        from_states=(S.IN_REVIEW,),
     )
 
 
@@ -428,14 +436,13 @@ def listing_suspend(*, listing: Listing, actor: Principal, reason: str) -> Listi
 
 def listing_reinstate(*, listing: Listing, actor: Principal) -> Listing:
     _require_operator(actor)
-    if listing.status != S.SUSPENDED:
-        transition_check(what="the listing", current=listing.status, target="reinstated", allowed={})
     return _transition(
         listing=listing,
         actor=actor,
         target=S.PUBLISHED,
         action="catalog.listing.reinstated",
         event="listing.reinstated",
+        from_states=(S.SUSPENDED,),
     )
 
 
@@ -832,7 +839,13 @@ def _revision_transition(
         if revision.status == target:
             return revision
         transition_check(what="the revision", current=revision.status, target=target, allowed=REVISION_TRANSITIONS)
-        listing = revision.listing
+        listing = Listing.objects.select_for_update().select_related("vendor").get(pk=revision.listing_id)
+        if target in (R.IN_REVIEW, R.APPROVED) and listing.status not in (S.PUBLISHED, S.SUSPENDED):
+            raise Conflict(
+                f"The listing is {listing.status}; its revision can only be withdrawn.",
+                code="invalid_transition",
+                extra={"current_status": revision.status, "listing_status": listing.status},
+            )
         old_status = revision.status
         revision.status = target
         revision.review_reason = reason
@@ -846,10 +859,9 @@ def _revision_transition(
             revision.reviewed_at = timezone.now()
             fields.append("reviewed_at")
         if target == R.APPROVED:
-            live = Listing.objects.select_for_update().get(pk=listing.pk)
             changes = revision_diff(revision)
-            _apply_facts(live, {field: change["new"] for field, change in changes.items()})
-            listing_refresh_index(listing=live)
+            _apply_facts(listing, {field: change["new"] for field, change in changes.items()})
+            listing_refresh_index(listing=listing)
         revision.save(update_fields=fields)
         audit_record(
             actor=actor,

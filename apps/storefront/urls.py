@@ -1,12 +1,15 @@
 from django.urls import path
 
-from apps.storefront.views import accounts, invitations, organization, pages
+from apps.storefront.views import accounts, catalog, invitations, organization, pages
 
 app_name = "storefront"
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("partners/", pages.partners, name="partners"),
+    # the catalog
+    path("apps/", catalog.catalog, name="catalog"),
+    path("apps/<slug:slug>/", catalog.listing_detail, name="listing"),
     # people
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/signup/done/", accounts.signup_done, name="signup-done"),

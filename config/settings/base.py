@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.organizations",
     "apps.catalog",
+    "apps.provisioning",
+    "apps.procurement",
     "apps.storefront",
 ]
 
@@ -254,9 +256,24 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-reconcile": {"task": "marketplace.outbox_reconcile", "schedule": 30.0},
     "events-assign-sequence": {"task": "marketplace.events_assign_sequence", "schedule": 15.0},
     "idempotency-purge": {"task": "marketplace.idempotency_purge", "schedule": 3600.0},
+    "provisioning-reconcile": {"task": "provisioning.reconcile", "schedule": 60.0},
+    "trials-sweep": {"task": "procurement.trials_sweep", "schedule": 300.0},
 }
 # Outbox rows older than this without a confirmed dispatch are sent again by the reconciler.
 MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS = 30
+
+# --- Provisioning and trials ----------------------------------------------------------------
+# The sandbox backend's simulated step duration and failure injection (tests, demos).
+MARKETPLACE_SANDBOX = {
+    "step_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_STEP_SECONDS", "2")),
+    "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),
+    "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
+}
+# Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
+MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_STUCK_SECONDS", "300"))
+MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
+# Days before a trial ends when its provider is reminded.
+MARKETPLACE_TRIAL_REMINDER_DAYS = [int(d) for d in env_list("MARKETPLACE_TRIAL_REMINDER_DAYS", "7,1")]
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -30,3 +30,8 @@ else:
     }
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"principal": "100000/min", "address": "100000/min"}
+MARKETPLACE_SANDBOX = {
+    "step_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_STEP_SECONDS", "0")),
+    "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),
+    "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
+}

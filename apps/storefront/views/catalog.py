@@ -13,15 +13,16 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
-from apps.catalog.models import Document, Listing, Offering, Plan, Version
+from apps.catalog.models import Listing, Offering, Plan, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_facets
 from apps.catalog.search import catalog_search as search_listings
-from apps.organizations.principals import principal_for_organization
-from marketplace.principal import Principal, get_principal
+from apps.catalog.selectors import documents_visible_to, listings_visible_to
+from marketplace.principal import get_principal
 
 PAGE_SIZE = 25
 FACET_VALUE_MAX_LENGTH = 80  # ListingFacet.value
@@ -38,7 +39,7 @@ FACET_TITLES = {
     "pricing_model": "Pricing",
 }
 ORDERING_LABELS = {"relevance": "Relevance", "name": "Name (A–Z)", "newest": "Newest"}
-DOCUMENT_DOWNLOAD_PATH = "/api/v1/apps/{slug}/documents/{id}/download/"
+DOCUMENT_DOWNLOAD_URL = "api:listing-document-download"  # /api/v1/apps/<slug>/documents/<id>/download/
 
 
 @dataclass
@@ -60,10 +61,6 @@ class FacetGroup:
     @property
     def more_open(self) -> bool:
         return any(option.selected for option in self.more)
-
-    @property
-    def selected_count(self) -> int:
-        return sum(option.selected for option in self.options + self.more)
 
 
 def published_listings() -> QuerySet[Listing]:
@@ -109,7 +106,15 @@ def facet_groups(facets: dict[str, list[dict[str, Any]]], params: SearchParams) 
     for facet in FACETS:
         selected = set(params.filters.get(facet, []))
         group = FacetGroup(name=facet, title=FACET_TITLES[facet])
-        shown = [row for row in facets.get(facet, []) if row["count"] > 0 or row["value"] in selected]
+        # One option per value: after a term is renamed, rows not yet re-indexed carry the old
+        # label and the selector returns the value twice (see apps/catalog/search.py).
+        merged: dict[str, dict[str, Any]] = {}
+        for row in facets.get(facet, []):
+            if row["value"] in merged:
+                merged[row["value"]]["count"] += row["count"]
+            else:
+                merged[row["value"]] = dict(row)
+        shown = [row for row in merged.values() if row["count"] > 0 or row["value"] in selected]
         options = [
             FacetOption(
                 value=row["value"],
@@ -128,12 +133,14 @@ def facet_groups(facets: dict[str, list[dict[str, Any]]], params: SearchParams) 
 def catalog(request: HttpRequest) -> HttpResponse:
     params = search_params(request)
     base = published_listings()
-    results = search_listings(base=base, params=params).select_related("vendor").prefetch_related(
-        "categories", "clearances"
+    results = (
+        search_listings(base=base, params=params).select_related("vendor").prefetch_related("categories", "clearances")
     )
     page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
     facets = catalog_facets(base=base, params=params)
-    ordering = params.ordering or ("relevance" if params.query else "name")
+    # "Relevance" is the default also without words (the selector then orders by name), so a
+    # query typed later is ranked unless people chose another order.
+    ordering = params.ordering or "relevance"
     context = {
         "nav": "catalog",
         "params": params,
@@ -157,18 +164,6 @@ def catalog(request: HttpRequest) -> HttpResponse:
 # --- the listing page ---------------------------------------------------------------------
 
 
-def _may_preview(principal: Principal, listing: Listing) -> bool:
-    """The vendor's own people and operators see a listing in every state."""
-    if not principal.is_authenticated:
-        return False
-    return principal_for_organization(principal, listing.vendor) is not None
-
-
-def _may_read_on_request_documents(principal: Principal) -> bool:
-    organization = principal.organization
-    return organization is not None and organization.is_provider and organization.is_verified
-
-
 def _listing_detail_queryset() -> QuerySet[Listing]:
     return Listing.objects.select_related("vendor").prefetch_related(
         "categories",
@@ -184,22 +179,24 @@ def _listing_detail_queryset() -> QuerySet[Listing]:
             to_attr="active_offerings",
         ),
         Prefetch("versions", queryset=Version.objects.prefetch_related("artifacts")),
-        Prefetch("documents", queryset=Document.objects.all()),
+        "documents",
     )
 
 
 def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every fact of one listing. Who sees which listing and which documents is decided by the
+    API's selectors, so the page links a download exactly when the API would serve it: published
+    listings for everyone, every state for the vendor (acting for it) and operators, 404 else."""
     principal = get_principal(request)
-    listing = get_object_or_404(_listing_detail_queryset(), slug=slug)
-    preview = _may_preview(principal, listing)
-    if listing.status != Listing.Status.PUBLISHED and not preview:
-        raise Http404("No such app.")
-    documents_unlocked = preview or _may_read_on_request_documents(principal)
+    visible = listings_visible_to(principal=principal)
+    listing = get_object_or_404(_listing_detail_queryset().filter(pk__in=visible.values("pk")), slug=slug)
+    # Every document is listed; "on request" ones link only for whom the API serves them.
+    downloadable = set(documents_visible_to(listing=listing, principal=principal).values_list("pk", flat=True))
     documents = [
         {
             "document": document,
-            "url": DOCUMENT_DOWNLOAD_PATH.format(slug=listing.slug, id=document.public_id)
-            if document.visibility == Document.Visibility.PUBLIC or documents_unlocked
+            "url": reverse(DOCUMENT_DOWNLOAD_URL, kwargs={"listing_slug": listing.slug, "id": document.public_id})
+            if document.pk in downloadable
             else "",
         }
         for document in listing.documents.all()

@@ -1,4 +1,5 @@
-"""`manage.py seed_demo`: demo organizations, people, sites and API clients; prints the logins.
+"""`manage.py seed_demo`: demo organizations, people, sites and API clients, then the demo
+catalog (apps/catalog/demo.py); prints the logins.
 
 Idempotent. Refuses to run with DEBUG off: the demo credentials are public."""
 
@@ -9,17 +10,19 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.catalog.demo import seed_catalog_demo
 from apps.organizations.demo import DEMO_PASSWORD, seed_demo
 
 
 class Command(BaseCommand):
-    help = "Load demo organizations, people, sites and API clients (DEBUG only; safe to run again)."
+    help = "Load demo organizations, people, sites, API clients and catalog (DEBUG only; safe to run again)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("seed_demo refuses to run with DEBUG off: its credentials are public.")
         result = seed_demo()
-        self.stdout.write(self.style.SUCCESS("Demo data is loaded."))
+        published = seed_catalog_demo()
+        self.stdout.write(self.style.SUCCESS(f"Demo data is loaded: {published} published listings."))
         login_url = f"{settings.MARKETPLACE_BASE_URL}/accounts/login/"
         self.stdout.write(f"\nSign in at {login_url} with password: {DEMO_PASSWORD}")
         for login in result.logins:

@@ -1,0 +1,12 @@
+from typing import Any
+
+from django.dispatch import receiver
+
+from apps.provisioning.signals import deployment_status_changed
+
+
+@receiver(deployment_status_changed, dispatch_uid="procurement.trial_follows_deployment")
+def _deployment_changed(sender: type, deployment: Any, new_status: str, **kwargs: Any) -> None:
+    from apps.procurement.services import trial_follow_deployment
+
+    trial_follow_deployment(deployment=deployment, new_status=new_status)

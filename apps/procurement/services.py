@@ -1,0 +1,365 @@
+"""Trials: request, decision, provisioning through a deployment, reminders, expiry, cancel.
+
+Every transition locks the trial, is a no-op when it is already in the target state, checks the
+allowed table, saves, audits and emits `trial.<state>` (visible to provider and vendor) in one
+transaction; e-mails and provisioning go out after commit through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.catalog.models import Listing, Offering, Plan
+from apps.organizations.models import Membership, Organization, Site
+from apps.procurement.models import Trial
+from apps.provisioning.models import Deployment
+from apps.provisioning.services import deployment_create, deployment_deprovision
+from marketplace.audit import audit_record
+from marketplace.errors import Conflict, Forbidden, ValidationFailed
+from marketplace.events import event_emit
+from marketplace.notifications import email_queue
+from marketplace.patient_data import guard_patient_data
+from marketplace.principal import SYSTEM, Principal, Role
+from marketplace.tenancy import party_side
+from marketplace.transitions import transition_check
+
+T = Trial.Status
+TRIAL_TRANSITIONS: dict[str, set[str]] = {
+    T.REQUESTED: {T.APPROVED, T.DECLINED, T.CANCELLED},
+    T.APPROVED: {T.PROVISIONING, T.ACTIVE, T.FAILED, T.CANCELLED},
+    T.PROVISIONING: {T.ACTIVE, T.FAILED, T.CANCELLED},
+    T.ACTIVE: {T.EXPIRED, T.CONVERTED, T.CANCELLED},
+    # failed -> provisioning: the deployment was retried.
+    T.FAILED: {T.PROVISIONING, T.ACTIVE, T.CANCELLED},
+    T.DECLINED: set(),
+    T.EXPIRED: set(),
+    T.CONVERTED: set(),
+    T.CANCELLED: set(),
+}
+
+
+def _notify(organization: Organization, *, subject: str, body: str) -> None:
+    """E-mail every member of an organization (ids and links only, never patient data)."""
+    emails = Membership.objects.filter(organization=organization, user__is_active=True).values_list(
+        "user__email", flat=True
+    )
+    for email in sorted(set(emails)):
+        email_queue(to=email, subject=subject, body=body)
+
+
+def _link(trial: Trial) -> str:
+    return f"{settings.MARKETPLACE_BASE_URL}/organization/trials/{trial.public_id}/"
+
+
+def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = "", **fields: Any) -> bool:
+    """Move a locked trial to `target`; False when already there."""
+    if trial.status == target:
+        return False
+    transition_check(what="the trial", current=trial.status, target=target, allowed=TRIAL_TRANSITIONS)
+    old = trial.status
+    trial.status = target
+    for name, value in fields.items():
+        setattr(trial, name, value)
+    trial.save()
+    audit_record(
+        actor=actor,
+        action=f"procurement.trial.{target}",
+        target=trial,
+        organization=trial.provider,
+        counterparty=trial.vendor,
+        old={"status": old},
+        new={"status": target, **({"reason": reason} if reason else {})},
+    )
+    event_emit(
+        type=f"trial.{target}",
+        subject=trial,
+        organization=trial.provider,
+        counterparty=trial.vendor,
+        data={
+            "trial": str(trial.public_id),
+            "listing": trial.listing.slug,
+            "offering": str(trial.offering.public_id),
+            "status": target,
+            **({"reason": reason} if reason else {}),
+            **({"deployment": str(trial.deployment.public_id)} if trial.deployment_id else {}),
+        },
+    )
+    return True
+
+
+def _lock(trial: Trial) -> Trial:
+    return (
+        Trial.objects.select_for_update()
+        .select_related("listing", "offering", "plan", "provider", "vendor", "site", "deployment")
+        .get(pk=trial.pk)
+    )
+
+
+def _require(trial: Trial, actor: Principal, side: str, role: Role, *, operator_may: bool = False) -> None:
+    if actor.is_operator and operator_may:
+        return
+    if party_side(trial, actor) != side or not actor.has_role(role):
+        raise Forbidden(f"Only the trial's {side} ({role.value} role or above) may do this.")
+
+
+def _validate_target(
+    *, provider: Organization, offering: Offering, site: Site | None, region: str
+) -> tuple[Site | None, str]:
+    if offering.mode == Offering.Mode.CLOUD:
+        if site is not None:
+            raise ValidationFailed.for_field("site", "A cloud offering runs in a region; do not name a site.")
+        if not region:
+            raise ValidationFailed.for_field("region", f"Choose a region: {', '.join(offering.regions)}.")
+        if region not in offering.regions:
+            raise ValidationFailed.for_field(
+                "region", f"This offering runs in {', '.join(offering.regions)}; not in '{region}'."
+            )
+        return None, region
+    if region:
+        raise ValidationFailed.for_field(
+            "region", "An on-premise or hybrid offering is installed at one of your sites."
+        )
+    if site is None:
+        raise ValidationFailed.for_field("site", "Choose one of your sites.")
+    if site.organization_id != provider.pk or site.archived_at is not None:
+        raise ValidationFailed.for_field("site", "No such site in your organization.")
+    return site, ""
+
+
+def trial_request(
+    *,
+    provider: Organization,
+    actor: Principal,
+    listing: Listing,
+    offering: Offering,
+    plan: Plan,
+    site: Site | None = None,
+    region: str = "",
+    notes: str = "",
+) -> Trial:
+    """A provider member requests a trial. Plans with auto-approve are approved at once.
+
+    Raises ValidationFailed naming the field at fault, or Conflict (409) naming the open trial
+    that already exists for this organization, offering and site or region."""
+    if actor.organization is None or actor.organization.pk != provider.pk or not actor.has_role(Role.MEMBER):
+        raise Forbidden("Only members of the requesting organization may request a trial for it.")
+    if not provider.is_provider:
+        raise Forbidden("Only provider organizations request trials.", code="not_a_provider")
+    guard_patient_data({"notes": notes})
+    if listing.status != Listing.Status.PUBLISHED:
+        raise ValidationFailed.for_field("listing", "This app is not available in the store.")
+    if offering.listing_id != listing.pk or not offering.is_active:
+        raise ValidationFailed.for_field("offering", "No such offering for this app.")
+    if plan.offering_id != offering.pk or not plan.is_active:
+        raise ValidationFailed.for_field("plan", "No such plan for this offering.")
+    if plan.trial_days <= 0:
+        raise ValidationFailed.for_field("plan", "This plan offers no trial; request a quote instead.")
+    site, region = _validate_target(provider=provider, offering=offering, site=site, region=region)
+    with transaction.atomic():
+        # One open trial per organization, offering and site or region: the provider's row lock
+        # serializes concurrent requests (NULL sites are distinct in unique constraints).
+        Organization.objects.select_for_update().get(pk=provider.pk)
+        existing = Trial.objects.filter(
+            provider=provider, offering=offering, site=site, region=region, status__in=Trial.OPEN
+        ).first()
+        if existing is not None:
+            raise Conflict(
+                f"Your organization already has an open trial of this offering there ({existing.status}).",
+                code="trial_exists",
+                extra={"trial": str(existing.public_id)},
+            )
+        trial = Trial.objects.create(
+            provider=provider,
+            vendor=listing.vendor,
+            listing=listing,
+            offering=offering,
+            plan=plan,
+            site=site,
+            region=region,
+            notes=notes.strip(),
+            days=plan.trial_days,
+            requested_by=actor.label[:200],
+        )
+        audit_record(
+            actor=actor,
+            action="procurement.trial.requested",
+            target=trial,
+            organization=provider,
+            counterparty=listing.vendor,
+            new={"status": T.REQUESTED, "plan": plan, "target": trial.target},
+        )
+        event_emit(
+            type="trial.requested",
+            subject=trial,
+            organization=provider,
+            counterparty=listing.vendor,
+            data={
+                "trial": str(trial.public_id),
+                "listing": listing.slug,
+                "offering": str(offering.public_id),
+                "status": T.REQUESTED,
+            },
+        )
+        if plan.trial_auto_approve:
+            _approve(trial, actor=SYSTEM)
+        else:
+            _notify(
+                listing.vendor,
+                subject=f"Trial request for {listing.name}",
+                body=f"{provider.name} requests a {plan.trial_days}-day trial of {listing.name} "
+                f"({offering.name}, {trial.target}).\n\nApprove or decline: {_link(trial)}",
+            )
+    return trial
+
+
+def _approve(trial: Trial, *, actor: Principal) -> None:
+    deployment = deployment_create(
+        provider=trial.provider,
+        listing=trial.listing,
+        offering=trial.offering,
+        plan=trial.plan,
+        site=trial.site,
+        region=trial.region,
+        actor=actor,
+    )
+    _transition(trial, T.APPROVED, actor=actor, approved_at=timezone.now(), deployment=deployment)
+    _notify(
+        trial.provider,
+        subject=f"Your trial of {trial.listing.name} is approved",
+        body=f"The trial is being set up now; watch its progress: {_link(trial)}",
+    )
+
+
+def trial_approve(*, trial: Trial, actor: Principal) -> Trial:
+    """The vendor approves a requested trial; a worker provisions it after commit."""
+    _require(trial, actor, "vendor", Role.MEMBER)
+    with transaction.atomic():
+        trial = _lock(trial)
+        if trial.status == T.APPROVED or (trial.deployment_id and trial.status in Trial.OPEN):
+            return trial
+        transition_check(what="the trial", current=trial.status, target=T.APPROVED, allowed=TRIAL_TRANSITIONS)
+        _approve(trial, actor=actor)
+    return trial
+
+
+def trial_decline(*, trial: Trial, actor: Principal, reason: str) -> Trial:
+    _require(trial, actor, "vendor", Role.MEMBER)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed.for_field("reason", "Say why, so the hospital knows what to do next.")
+    guard_patient_data({"reason": reason})
+    with transaction.atomic():
+        trial = _lock(trial)
+        if _transition(
+            trial, T.DECLINED, actor=actor, reason=reason, decision_reason=reason[:2000], ended_at=timezone.now()
+        ):
+            _notify(
+                trial.provider,
+                subject=f"Your trial of {trial.listing.name} was declined",
+                body=f"The vendor declined the trial: {reason}\n\n{_link(trial)}",
+            )
+    return trial
+
+
+def trial_cancel(*, trial: Trial, actor: Principal, reason: str = "") -> Trial:
+    """The provider (member+) or an operator cancels an open trial; what exists is deprovisioned."""
+    _require(trial, actor, "provider", Role.MEMBER, operator_may=True)
+    guard_patient_data({"reason": reason})
+    with transaction.atomic():
+        trial = _lock(trial)
+        if _transition(trial, T.CANCELLED, actor=actor, reason=reason.strip(), ended_at=timezone.now()):
+            _end_deployment(trial, reason="The trial was cancelled.")
+            _notify(
+                trial.vendor,
+                subject=f"Trial of {trial.listing.name} cancelled",
+                body=f"{trial.provider.name} cancelled the trial.\n\n{_link(trial)}",
+            )
+    return trial
+
+
+def _end_deployment(trial: Trial, *, reason: str) -> None:
+    deployment = trial.deployment
+    if deployment is None:
+        return
+    if deployment.status not in (Deployment.Status.DEPROVISIONING, Deployment.Status.DEPROVISIONED):
+        deployment_deprovision(deployment=deployment, actor=SYSTEM, reason=reason)
+
+
+def trial_follow_deployment(*, deployment: Deployment, new_status: str) -> None:
+    """While a deployment exists, provisioning, active and failed of its trial follow it.
+    Called inside the deployment's transaction."""
+    trial = Trial.objects.filter(deployment=deployment).first()
+    if trial is None:
+        return
+    trial = _lock(trial)
+    if trial.status not in Trial.OPEN:
+        return
+    D = Deployment.Status
+    if new_status == D.PROVISIONING and trial.status in (T.APPROVED, T.FAILED):
+        _transition(trial, T.PROVISIONING, actor=SYSTEM)
+    elif new_status == D.ACTIVE and trial.status in (T.APPROVED, T.PROVISIONING, T.FAILED):
+        now = timezone.now()
+        _transition(trial, T.ACTIVE, actor=SYSTEM, started_at=now, ends_at=now + timedelta(days=trial.days))
+        _notify(
+            trial.provider,
+            subject=f"Your trial of {trial.listing.name} is ready",
+            body=f"It runs until {trial.ends_at:%Y-%m-%d}.\n\n{_link(trial)}",
+        )
+    elif new_status == D.FAILED and trial.status in (T.APPROVED, T.PROVISIONING):
+        _transition(trial, T.FAILED, actor=SYSTEM, reason=deployment.failure_reason)
+        for party in (trial.provider, trial.vendor):
+            _notify(
+                party,
+                subject=f"Setting up the trial of {trial.listing.name} failed",
+                body=f"Reason: {deployment.failure_reason}\n\nRetry or cancel: {_link(trial)}",
+            )
+
+
+def trials_sweep(*, now: Any = None) -> dict[str, int]:
+    """Beat: remind providers before trials end and expire (and deprovision) ended ones."""
+    now = now or timezone.now()
+    counts = {"reminded": 0, "expired": 0}
+    for trial_id in list(Trial.objects.filter(status=T.ACTIVE, ends_at__lte=now).values_list("pk", flat=True)):
+        with transaction.atomic():
+            trial = _lock(Trial(pk=trial_id))
+            if trial.status == T.ACTIVE and trial.ends_at and trial.ends_at <= now:
+                _transition(trial, T.EXPIRED, actor=SYSTEM, ended_at=now)
+                _end_deployment(trial, reason="The trial ended.")
+                _notify(
+                    trial.provider,
+                    subject=f"Your trial of {trial.listing.name} has ended",
+                    body=f"It was removed. To keep using it, request a quote or buy a plan.\n\n{_link(trial)}",
+                )
+                counts["expired"] += 1
+    days = sorted(settings.MARKETPLACE_TRIAL_REMINDER_DAYS, reverse=True)
+    horizon = now + timedelta(days=max(days, default=0))
+    for trial_id in list(Trial.objects.filter(status=T.ACTIVE, ends_at__lte=horizon).values_list("pk", flat=True)):
+        with transaction.atomic():
+            trial = _lock(Trial(pk=trial_id))
+            if trial.status != T.ACTIVE or trial.ends_at is None:
+                continue
+            left = trial.ends_at - now
+            due = [d for d in days if left <= timedelta(days=d) and d not in trial.reminders_sent]
+            if not due:
+                continue
+            trial.reminders_sent = sorted({*trial.reminders_sent, *due})
+            trial.save(update_fields=["reminders_sent", "updated_at"])
+            event_emit(
+                type="trial.expiring",
+                subject=trial,
+                organization=trial.provider,
+                counterparty=trial.vendor,
+                data={"trial": str(trial.public_id), "ends_at": trial.ends_at.isoformat(), "days_left": min(due)},
+            )
+            _notify(
+                trial.provider,
+                subject=f"Your trial of {trial.listing.name} ends in {min(due)} day(s)",
+                body=f"It ends on {trial.ends_at:%Y-%m-%d %H:%M} UTC.\n\n{_link(trial)}",
+            )
+            counts["reminded"] += 1
+    return counts

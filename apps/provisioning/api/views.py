@@ -1,0 +1,53 @@
+"""Deployments: status, progress and step log for both parties; retry and deprovision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.provisioning import selectors, services
+from apps.provisioning.api.serializers import DeploymentSerializer, DeprovisionSerializer
+from apps.provisioning.models import Deployment
+from marketplace.patient_data import guard_patient_data
+from marketplace.principal import get_principal
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deployments of the caller's organization, as provider or as vendor (404 for anyone else)."""
+
+    serializer_class = DeploymentSerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    queryset = Deployment.objects.none()
+    filterset_fields = ("status", "region")
+
+    def get_queryset(self) -> QuerySet[Deployment]:
+        return selectors.deployments_visible_to(principal=get_principal(self.request)).select_related("trial")
+
+    def _answer(self, deployment: Deployment) -> Response:
+        return Response(DeploymentSerializer(self.get_queryset().get(pk=deployment.pk)).data)
+
+    @extend_schema(request=None, responses=DeploymentSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, id: str) -> Response:
+        """Start a failed deployment again from the failed step (provider or vendor member+)."""
+        return self._answer(services.deployment_retry(deployment=self.get_object(), actor=get_principal(request)))
+
+    @extend_schema(request=DeprovisionSerializer, responses=DeploymentSerializer)
+    @action(detail=True, methods=["post"])
+    def deprovision(self, request: Request, id: str, *args: Any) -> Response:
+        """Remove the deployment (provider admins, operators)."""
+        data = DeprovisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reason = data.validated_data.get("reason", "")
+        guard_patient_data({"reason": reason})
+        deployment = services.deployment_deprovision(
+            deployment=self.get_object(), actor=get_principal(request), reason=reason
+        )
+        return self._answer(deployment)

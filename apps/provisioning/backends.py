@@ -1,0 +1,143 @@
+"""Provisioner backends: one small interface, registered in one place, chosen by the offering.
+
+A backend runs named steps. Each step call carries an idempotency key derived from the
+deployment and the step, so a call repeated after a killed worker has no second effect.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.provisioning.models import Deployment, SandboxCall
+
+
+class ProvisioningError(Exception):
+    """A step failed."""
+
+
+class TransientProvisioningError(ProvisioningError):
+    """Worth retrying with back-off (a timeout, a 503, a dropped connection)."""
+
+
+class PermanentProvisioningError(ProvisioningError):
+    """Retrying cannot help (refused, invalid configuration); the deployment fails with the reason."""
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    title: str
+    seconds: float  # the expected duration, for the progress estimate
+
+
+@dataclass(frozen=True)
+class StepResult:
+    message: str = ""
+    external_id: str = ""
+    tenant_url: str = ""
+
+
+class ProvisionerBackend(Protocol):
+    name: str
+
+    def provision_steps(self, deployment: Deployment) -> list[StepSpec]: ...
+
+    def deprovision_steps(self, deployment: Deployment) -> list[StepSpec]: ...
+
+    def run_step(self, deployment: Deployment, step: str, *, idempotency_key: str) -> StepResult: ...
+
+    def check(self, deployment: Deployment) -> bool: ...
+
+    def suspend(self, deployment: Deployment, *, idempotency_key: str) -> None: ...
+
+
+class SandboxBackend:
+    """Simulates provisioning with real waits, records each effective call once per key, and
+    injects failures for tests and demos (settings.MARKETPLACE_SANDBOX)."""
+
+    name = "sandbox"
+
+    def _config(self) -> dict:
+        return {"step_seconds": 1.0, "fail_step": "", "transient_failures": 0, **settings.MARKETPLACE_SANDBOX}
+
+    def provision_steps(self, deployment: Deployment) -> list[StepSpec]:
+        seconds = float(self._config()["step_seconds"])
+        if deployment.site_id:
+            names = [
+                ("validate", "Check the site and the order"),
+                ("build_bundle", "Build the installation bundle"),
+                ("sign_license", "Sign the license"),
+                ("install_on_site", "Install at the site (simulated agent)"),
+            ]
+        else:
+            names = [
+                ("validate", "Check the region and the order"),
+                ("allocate_tenant", "Create the tenant"),
+                ("configure", "Configure integrations"),
+                ("health_check", "Check the tenant answers"),
+            ]
+        return [StepSpec(name, title, seconds) for name, title in names]
+
+    def deprovision_steps(self, deployment: Deployment) -> list[StepSpec]:
+        seconds = float(self._config()["step_seconds"])
+        return [StepSpec("revoke_access", "Revoke access", seconds), StepSpec("remove_tenant", "Remove", seconds)]
+
+    def run_step(self, deployment: Deployment, step: str, *, idempotency_key: str) -> StepResult:
+        config = self._config()
+        try:
+            with transaction.atomic():
+                call, created = SandboxCall.objects.select_for_update().get_or_create(
+                    idempotency_key=idempotency_key, defaults={"operation": step, "deployment": deployment}
+                )
+        except IntegrityError:  # a concurrent duplicate made it first
+            call, created = SandboxCall.objects.get(idempotency_key=idempotency_key), False
+        SandboxCall.objects.filter(pk=call.pk).update(attempts=call.attempts + 1)
+        if not created and call.attempts >= int(config["transient_failures"]) + 1:
+            return self._result(deployment, step)  # already done: no second effect
+        if config["fail_step"] == step:
+            SandboxCall.objects.filter(pk=call.pk).delete()
+            raise PermanentProvisioningError(f"The sandbox refuses step '{step}' (failure injected).")
+        if call.attempts < int(config["transient_failures"]):
+            raise TransientProvisioningError(f"The sandbox is busy at step '{step}' (transient failure injected).")
+        time.sleep(float(config["step_seconds"]))
+        return self._result(deployment, step)
+
+    @staticmethod
+    def _result(deployment: Deployment, step: str) -> StepResult:
+        if step == "allocate_tenant":
+            return StepResult(
+                message="Tenant created.",
+                external_id=f"sandbox-{deployment.public_id.hex[:12]}",
+                tenant_url=f"https://{deployment.public_id.hex[:12]}.sandbox.marketplace.invalid/",
+            )
+        if step == "build_bundle":
+            return StepResult(message="Bundle built.", external_id=f"bundle-{deployment.public_id.hex[:12]}")
+        return StepResult(message="Done.")
+
+    def check(self, deployment: Deployment) -> bool:
+        return deployment.status == Deployment.Status.ACTIVE
+
+    def suspend(self, deployment: Deployment, *, idempotency_key: str) -> None:
+        SandboxCall.objects.get_or_create(
+            idempotency_key=idempotency_key, defaults={"operation": "suspend", "deployment": deployment}
+        )
+
+
+_BACKENDS: dict[str, ProvisionerBackend] = {"sandbox": SandboxBackend()}
+
+
+def backend_for(name: str) -> ProvisionerBackend:
+    """The one registry of backends; an offering names its backend."""
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise PermanentProvisioningError(f"No provisioner backend named '{name}'.") from None
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)

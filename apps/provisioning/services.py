@@ -1,0 +1,361 @@
+"""Deployments: creation, the step runner the workers call, retry, deprovisioning and the
+reconciler that finds work that stopped moving.
+
+Every transition locks the row, checks the allowed table, saves, writes the audit entry and the
+event (`deployment.<state>`, visible to provider and vendor) and tells listeners in the same
+transaction; work for the workers goes through the outbox, so it is sent only after commit and
+never lost when the broker is down.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.catalog.models import Listing, Offering, Plan
+from apps.organizations.models import Organization, Site
+from apps.provisioning.backends import (
+    PermanentProvisioningError,
+    backend_for,
+)
+from apps.provisioning.models import Deployment, DeploymentStep
+from apps.provisioning.signals import deployment_status_changed
+from marketplace.audit import audit_record
+from marketplace.errors import Forbidden
+from marketplace.events import event_emit
+from marketplace.outbox import outbox_enqueue
+from marketplace.principal import SYSTEM, Principal, Role
+from marketplace.tenancy import party_side
+from marketplace.transitions import transition_check
+
+logger = logging.getLogger(__name__)
+D = Deployment.Status
+DEPLOYMENT_TRANSITIONS: dict[str, set[str]] = {
+    D.PENDING: {D.PROVISIONING, D.DEPROVISIONING, D.FAILED},
+    # provisioning -> deprovisioning: a trial cancelled while it is being set up stops the set-up.
+    D.PROVISIONING: {D.AWAITING_AGENT, D.ACTIVE, D.FAILED, D.DEPROVISIONING},
+    D.AWAITING_AGENT: {D.ACTIVE, D.FAILED, D.DEPROVISIONING},
+    D.ACTIVE: {D.SUSPENDED, D.DEPROVISIONING},
+    D.SUSPENDED: {D.ACTIVE, D.DEPROVISIONING},
+    D.FAILED: {D.PROVISIONING, D.DEPROVISIONING},
+    D.DEPROVISIONING: {D.DEPROVISIONED},
+    D.DEPROVISIONED: set(),
+}
+ADVANCE_TASK = "provisioning.advance_deployment"
+
+
+def _dispatch_advance(deployment: Deployment) -> None:
+    outbox_enqueue(task_name=ADVANCE_TASK, kwargs={"deployment_id": deployment.pk}, queue="provisioning")
+
+
+def _transition(deployment: Deployment, target: str, *, actor: Principal, reason: str = "") -> bool:
+    """Move a locked deployment to `target`; False when it is already there."""
+    if deployment.status == target:
+        return False
+    transition_check(what="the deployment", current=deployment.status, target=target, allowed=DEPLOYMENT_TRANSITIONS)
+    old = deployment.status
+    deployment.status = target
+    now = timezone.now()
+    deployment.last_progress_at = now
+    if target == D.FAILED:
+        deployment.failure_reason = reason[:2000]
+    elif target in (D.PROVISIONING, D.DEPROVISIONING):
+        deployment.failure_reason = ""
+    if target == D.ACTIVE:
+        deployment.activated_at = deployment.activated_at or now
+        deployment.progress_percent = 100
+        deployment.estimated_ready_at = None
+    if target == D.DEPROVISIONED:
+        deployment.deprovisioned_at = now
+    deployment.save()
+    audit_record(
+        actor=actor,
+        action=f"provisioning.deployment.{target}",
+        target=deployment,
+        organization=deployment.provider,
+        counterparty=deployment.vendor,
+        old={"status": old},
+        new={"status": target, **({"reason": reason} if reason else {})},
+    )
+    event_emit(
+        type=f"deployment.{target}",
+        subject=deployment,
+        organization=deployment.provider,
+        counterparty=deployment.vendor,
+        data={
+            "deployment": str(deployment.public_id),
+            "listing": deployment.listing.slug,
+            "status": target,
+            **({"reason": reason} if reason else {}),
+        },
+    )
+    deployment_status_changed.send(
+        sender=Deployment, deployment=deployment, old_status=old, new_status=target, actor=actor
+    )
+    return True
+
+
+def _create_steps(deployment: Deployment, phase: str) -> None:
+    backend = backend_for(deployment.backend)
+    specs = (
+        backend.provision_steps(deployment)
+        if phase == DeploymentStep.Phase.PROVISION
+        else (backend.deprovision_steps(deployment))
+    )
+    deployment.steps.filter(phase=phase).delete()
+    DeploymentStep.objects.bulk_create(
+        DeploymentStep(deployment=deployment, phase=phase, position=index, name=spec.name, title=spec.title)
+        for index, spec in enumerate(specs)
+    )
+    total = sum(spec.seconds for spec in specs)
+    deployment.estimated_ready_at = timezone.now() + timedelta(seconds=total)
+    deployment.save(update_fields=["estimated_ready_at", "updated_at"])
+
+
+def deployment_create(
+    *,
+    provider: Organization,
+    listing: Listing,
+    offering: Offering,
+    plan: Plan | None,
+    site: Site | None,
+    region: str,
+    actor: Principal,
+) -> Deployment:
+    """Create a pending deployment and hand it to a worker after commit. Call inside the
+    transaction of the change that causes it (a trial's approval, an order)."""
+    now = timezone.now()
+    deployment = Deployment.objects.create(
+        provider=provider,
+        vendor=listing.vendor,
+        listing=listing,
+        offering=offering,
+        plan=plan,
+        site=site,
+        region=region,
+        backend=offering.provisioner,
+        last_progress_at=now,
+        deadline_at=now + timedelta(seconds=settings.MARKETPLACE_PROVISIONING_DEADLINE_SECONDS),
+    )
+    _create_steps(deployment, DeploymentStep.Phase.PROVISION)
+    audit_record(
+        actor=actor,
+        action="provisioning.deployment.pending",
+        target=deployment,
+        organization=provider,
+        counterparty=listing.vendor,
+        new={"status": D.PENDING, "target": region or (site.name if site else "")},
+    )
+    event_emit(
+        type="deployment.pending",
+        subject=deployment,
+        organization=provider,
+        counterparty=listing.vendor,
+        data={"deployment": str(deployment.public_id), "listing": listing.slug, "status": D.PENDING},
+    )
+    _dispatch_advance(deployment)
+    return deployment
+
+
+def _require_side(deployment: Deployment, actor: Principal, *, sides: set[str], role: Role) -> None:
+    if actor.is_operator or actor.kind.value == "system":
+        return
+    side = party_side(deployment, actor)
+    if side not in sides or not actor.has_role(role):
+        raise Forbidden("You may not do this to this deployment.")
+
+
+def deployment_retry(*, deployment: Deployment, actor: Principal) -> Deployment:
+    """Start a failed deployment again from its failed step (provider or vendor member+)."""
+    _require_side(deployment, actor, sides={"provider", "vendor"}, role=Role.MEMBER)
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        if deployment.status == D.PROVISIONING:
+            return deployment
+        phase_failed = deployment.steps.filter(status=DeploymentStep.Status.FAILED).order_by("phase").first()
+        _transition(deployment, D.PROVISIONING, actor=actor)
+        deployment.steps.filter(phase=DeploymentStep.Phase.PROVISION).exclude(status=DeploymentStep.Status.DONE).update(
+            status=DeploymentStep.Status.PENDING, message=""
+        )
+        if phase_failed is None and not deployment.steps.filter(phase=DeploymentStep.Phase.PROVISION).exists():
+            _create_steps(deployment, DeploymentStep.Phase.PROVISION)
+        now = timezone.now()
+        Deployment.objects.filter(pk=deployment.pk).update(
+            deadline_at=now + timedelta(seconds=settings.MARKETPLACE_PROVISIONING_DEADLINE_SECONDS),
+            redispatches=0,
+            last_progress_at=now,
+        )
+        _dispatch_advance(deployment)
+    deployment.refresh_from_db()
+    return deployment
+
+
+def deployment_deprovision(*, deployment: Deployment, actor: Principal, reason: str = "") -> Deployment:
+    """Remove what exists (provider admins, operators, or the system on cancel and expiry)."""
+    _require_side(deployment, actor, sides={"provider"}, role=Role.ADMIN)
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        if deployment.status in (D.DEPROVISIONING, D.DEPROVISIONED):
+            return deployment
+        _transition(deployment, D.DEPROVISIONING, actor=actor, reason=reason)
+        _create_steps(deployment, DeploymentStep.Phase.DEPROVISION)
+        Deployment.objects.filter(pk=deployment.pk).update(
+            deadline_at=timezone.now() + timedelta(seconds=settings.MARKETPLACE_PROVISIONING_DEADLINE_SECONDS),
+            redispatches=0,
+        )
+        _dispatch_advance(deployment)
+    deployment.refresh_from_db()
+    return deployment
+
+
+def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTEM) -> None:
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+        if deployment.status not in (D.PENDING, D.PROVISIONING, D.AWAITING_AGENT):
+            return
+        deployment.steps.filter(status=DeploymentStep.Status.RUNNING).update(
+            status=DeploymentStep.Status.FAILED, finished_at=timezone.now(), message=reason[:2000]
+        )
+        _transition(deployment, D.FAILED, actor=actor, reason=reason)
+
+
+# --- the step runner ---------------------------------------------------------------------------
+
+
+def _claim_next_step(deployment_id: int) -> tuple[Deployment, DeploymentStep] | None:
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+        if deployment.status == D.PENDING:
+            _transition(deployment, D.PROVISIONING, actor=SYSTEM)
+        if deployment.status == D.PROVISIONING:
+            phase = DeploymentStep.Phase.PROVISION
+        elif deployment.status == D.DEPROVISIONING:
+            phase = DeploymentStep.Phase.DEPROVISION
+        else:
+            return None
+        step = (
+            deployment.steps.filter(phase=phase).exclude(status=DeploymentStep.Status.DONE).order_by("position").first()
+        )
+        if step is None:
+            _finish(deployment, phase)
+            return None
+        step.status = DeploymentStep.Status.RUNNING
+        step.attempts += 1
+        step.started_at = step.started_at or timezone.now()
+        step.save(update_fields=["status", "attempts", "started_at"])
+        deployment.current_step = step.name
+        deployment.last_progress_at = timezone.now()
+        deployment.save(update_fields=["current_step", "last_progress_at", "updated_at"])
+        return deployment, step
+
+
+def _finish(deployment: Deployment, phase: str) -> None:
+    if phase == DeploymentStep.Phase.PROVISION:
+        _transition(deployment, D.ACTIVE, actor=SYSTEM)
+    else:
+        _transition(deployment, D.DEPROVISIONED, actor=SYSTEM)
+    deployment.current_step = ""
+    deployment.save(update_fields=["current_step", "updated_at"])
+
+
+def deployment_advance(*, deployment_id: int) -> str:
+    """Run the next step of a deployment (one step per task, so progress commits step by step).
+
+    Idempotent: a step repeated after a killed worker calls the backend with the same key, so it
+    has one effect. Transient backend errors propagate for the task to retry with back-off; a
+    permanent one fails the deployment with the reason. Returns the deployment's status."""
+    claimed = _claim_next_step(deployment_id)
+    if claimed is None:
+        return Deployment.objects.filter(pk=deployment_id).values_list("status", flat=True).first() or "missing"
+    deployment, step = claimed
+    backend = backend_for(deployment.backend)
+    key = f"{deployment.public_id}:{step.phase}:{step.name}"
+    try:
+        result = backend.run_step(deployment, step.name, idempotency_key=key)
+    except PermanentProvisioningError as exc:
+        reason = f"{step.title}: {exc}"
+        with transaction.atomic():
+            locked = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+            DeploymentStep.objects.filter(pk=step.pk).update(
+                status=DeploymentStep.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
+            )
+            if locked.status == D.PROVISIONING:
+                _transition(locked, D.FAILED, actor=SYSTEM, reason=reason)
+            elif locked.status == D.DEPROVISIONING:
+                # Removal keeps trying through the reconciler; record why it is stuck.
+                locked.failure_reason = reason[:2000]
+                locked.save(update_fields=["failure_reason", "updated_at"])
+        return D.FAILED
+    with transaction.atomic():
+        locked = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        current = DeploymentStep.objects.select_for_update().get(pk=step.pk)
+        expected = D.PROVISIONING if step.phase == DeploymentStep.Phase.PROVISION else D.DEPROVISIONING
+        if locked.status != expected:
+            return locked.status  # cancelled or retried meanwhile: the new plan has its own task
+        if result.external_id and not locked.external_id:
+            locked.external_id = result.external_id  # recorded before any follow-up call
+        if result.tenant_url:
+            locked.tenant_url = result.tenant_url
+        current.status = DeploymentStep.Status.DONE
+        current.finished_at = timezone.now()
+        current.message = result.message[:2000]
+        current.save(update_fields=["status", "finished_at", "message"])
+        steps = list(locked.steps.filter(phase=step.phase))
+        done = sum(1 for s in steps if s.status == DeploymentStep.Status.DONE)
+        remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
+        locked.progress_percent = int(100 * done / len(steps)) if steps else 100
+        seconds_per_step = float(settings.MARKETPLACE_SANDBOX.get("step_seconds", 1.0))
+        locked.estimated_ready_at = timezone.now() + timedelta(seconds=seconds_per_step * len(remaining))
+        locked.last_progress_at = timezone.now()
+        locked.save()
+        if remaining:
+            _dispatch_advance(locked)
+        else:
+            _finish(locked, step.phase)
+        return locked.status
+
+
+def deployment_reconcile(*, limit: int = 200) -> dict[str, int]:
+    """Find deployments that stopped moving: send their work again, or fail them past their
+    deadline with a clear reason. Run by beat."""
+    now = timezone.now()
+    stuck_before = now - timedelta(seconds=settings.MARKETPLACE_PROVISIONING_STUCK_SECONDS)
+    moving = (D.PENDING, D.PROVISIONING, D.DEPROVISIONING)
+    counts = {"redispatched": 0, "failed": 0}
+    candidates = Deployment.objects.filter(status__in=moving, last_progress_at__lt=stuck_before).order_by("id")
+    for deployment_id in list(candidates.values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+            if deployment.status not in moving or deployment.last_progress_at >= stuck_before:
+                continue
+            if deployment.deadline_at and deployment.deadline_at < now and deployment.status != D.DEPROVISIONING:
+                deployment.steps.filter(status=DeploymentStep.Status.RUNNING).update(
+                    status=DeploymentStep.Status.FAILED, finished_at=now, message="Timed out."
+                )
+                _transition(
+                    deployment,
+                    D.FAILED,
+                    actor=SYSTEM,
+                    reason="Provisioning did not finish before its deadline; retry it or contact the vendor.",
+                )
+                counts["failed"] += 1
+                continue
+            deployment.redispatches += 1
+            deployment.last_progress_at = now
+            deployment.save(update_fields=["redispatches", "last_progress_at", "updated_at"])
+            _dispatch_advance(deployment)
+            counts["redispatched"] += 1
+    return counts
+
+
+def deployment_progress(deployment: Deployment) -> dict[str, Any]:
+    return {
+        "percent": deployment.progress_percent,
+        "current_step": deployment.current_step or None,
+        "estimated_ready_at": deployment.estimated_ready_at,
+    }

@@ -1,0 +1,35 @@
+"""Provisioning tasks: thin wrappers around the services; ids only."""
+
+import random
+
+from celery import shared_task
+from celery.exceptions import MaxRetriesExceededError
+
+from apps.provisioning.backends import TransientProvisioningError
+from apps.provisioning.services import deployment_advance, deployment_fail, deployment_reconcile
+
+
+@shared_task(
+    bind=True,
+    name="provisioning.advance_deployment",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=6,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def advance_deployment(self, *, deployment_id: int) -> str:  # type: ignore[no-untyped-def]
+    try:
+        return deployment_advance(deployment_id=deployment_id)
+    except TransientProvisioningError as exc:
+        try:
+            # Exponential back-off with jitter, well under the broker's visibility timeout.
+            raise self.retry(countdown=min(2**self.request.retries, 60) + random.uniform(0, 1)) from exc  # noqa: S311
+        except MaxRetriesExceededError:
+            deployment_fail(deployment_id=deployment_id, reason=f"Gave up after {self.max_retries} retries: {exc}")
+            return "failed"
+
+
+@shared_task(name="provisioning.reconcile", acks_late=True, soft_time_limit=50, time_limit=60)
+def reconcile() -> dict[str, int]:
+    return deployment_reconcile()

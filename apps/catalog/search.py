@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerField, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerField, Max, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
 from apps.catalog.models import Listing, ListingFacet, Offering, Plan
@@ -69,7 +69,8 @@ def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
         words = _fuzzy_words(query)
         if words:  # or every word is close to a word of the name, vendor or terms
             sql += " OR (" + " AND ".join(["%s <%% search_text"] * len(words)) + ")"
-        matches = RawSQL(f"({sql})", (query, *words), output_field=BooleanField())
+        # Only constant fragments and placeholders are joined; the words are parameters.
+        matches = RawSQL(f"({sql})", (query, *words), output_field=BooleanField())  # noqa: S611
         return queryset.alias(matches_query=matches).filter(matches_query=True)
     condition = Q()
     for word in query.split()[:10]:
@@ -130,18 +131,28 @@ def catalog_facets(*, base: QuerySet[Listing], params: SearchParams) -> dict[str
     """Counts for every facet under the current query and the *other* filters (a facet's own
     selection does not shrink its own counts, so people can widen as well as narrow)."""
     result: dict[str, list[dict[str, Any]]] = {}
+    missing: list[tuple[str, str]] = []
     for facet in FACETS:
         matching = _filtered(base, params, skip=facet).values("pk")
         rows = (
             ListingFacet.objects.filter(facet=facet, listing_id__in=matching)
-            .values("value", "label")
-            .annotate(count=Count("listing_id"))
+            .values("value")  # grouped by value alone: a renamed term never splits its count
+            .annotate(count=Count("listing_id"), label=Max("label"))
             .order_by("-count", "label")
         )
         result[facet] = [{"value": r["value"], "label": r["label"], "count": r["count"]} for r in rows]
-        # A selected value with no results stays visible (count 0) so people can unselect it.
         shown = {r["value"] for r in result[facet]}
-        for value in params.filters.get(facet, []):
-            if value not in shown:
-                result[facet].append({"value": value, "label": value, "count": 0})
+        missing += [(facet, value) for value in params.filters.get(facet, []) if value not in shown]
+    if missing:
+        # A selected value with no results stays visible (count 0) so people can unselect it;
+        # one query finds the labels of all of them.
+        condition = Q()
+        for facet, value in missing:
+            condition |= Q(facet=facet, value=value)
+        labels = {
+            (row["facet"], row["value"]): row["label"]
+            for row in ListingFacet.objects.filter(condition).values("facet", "value").annotate(label=Max("label"))
+        }
+        for facet, value in missing:
+            result[facet].append({"value": value, "label": labels.get((facet, value), value), "count": 0})
     return result

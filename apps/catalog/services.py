@@ -931,3 +931,10 @@ def vendor_renamed(*, vendor: Organization) -> None:
     """Keep search text and vendor facet labels current when a vendor changes its name."""
     Listing.objects.filter(vendor=vendor).update(search_vendor=vendor.name)
     ListingFacet.objects.filter(facet="vendor", value=vendor.slug).update(label=vendor.name)
+
+
+def term_renamed(*, term: Any) -> None:
+    """Re-index the listings of a vocabulary term after its name changed."""
+    field = next(name for name, model in TERM_MODELS.items() if isinstance(term, model))
+    for listing in Listing.objects.filter(**{field: term}).only("pk"):
+        listing_refresh_index(listing=listing)

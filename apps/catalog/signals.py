@@ -15,3 +15,16 @@ def _organization_saved(sender: type, instance: Organization, created: bool, **k
     from apps.catalog.services import vendor_renamed
 
     vendor_renamed(vendor=instance)  # same transaction as the rename
+
+
+def _term_saved(sender: type, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A renamed category, specialty, modality or standard re-labels facets and search text."""
+    if created:
+        return
+    from apps.catalog.services import term_renamed
+
+    term_renamed(term=instance)
+
+
+for _model_name in ("Category", "Specialty", "Modality", "Standard"):
+    post_save.connect(_term_saved, sender=f"catalog.{_model_name}", dispatch_uid=f"catalog.term_renamed.{_model_name}")

@@ -74,4 +74,3 @@ class ListingChildContract(CatalogContract):
 
     def listing_of(self, obj: Model) -> Listing:
         return obj.listing  # type: ignore[attr-defined]
-

@@ -91,27 +91,27 @@ class ListingFactory(factory.django.DjangoModelFactory):
     )
 
     @factory.post_generation
-    def categories(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def categories(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
             obj.categories.set(extracted)
 
     @factory.post_generation
-    def specialties(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def specialties(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
             obj.specialties.set(extracted)
 
     @factory.post_generation
-    def modalities(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def modalities(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
             obj.modalities.set(extracted)
 
     @factory.post_generation
-    def standards(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def standards(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
             obj.standards.set(extracted)
 
     @factory.post_generation
-    def offerings(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def offerings(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         """`offerings=[("cloud", "subscription"), ("on_premise", "quote_only")]`: one offering
         with one plan each."""
         if create and extracted:
@@ -119,7 +119,7 @@ class ListingFactory(factory.django.DjangoModelFactory):
                 PlanFactory(offering=OfferingFactory(listing=obj, mode=mode), **plan_values(pricing))
 
     @factory.post_generation
-    def index(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+    def index(obj: Listing, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted is not False:
             services.listing_refresh_index(listing=obj)
             obj.refresh_from_db()
@@ -187,7 +187,10 @@ class ClearanceFactory(factory.django.DjangoModelFactory):
 def vendor_principal(organization: Organization, role: Role = Role.ADMIN) -> Principal:
     """A principal acting for `organization` (as a member with `role`), for calling services."""
     return Principal(
-        kind=PrincipalKind.MEMBER, label=f"test {role.value} of {organization.slug}", organization=organization, role=role
+        kind=PrincipalKind.MEMBER,
+        label=f"test {role.value} of {organization.slug}",
+        organization=organization,
+        role=role,
     )
 
 

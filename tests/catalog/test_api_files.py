@@ -14,7 +14,15 @@ from apps.catalog import services
 from apps.catalog.files import DOCUMENT_POLICY, FilePolicy
 from apps.catalog.models import Artifact, Document, Listing, Version
 from marketplace.models import AuditEntry
-from tests.catalog.factories import PDF_BYTES, VersionFactory, add_document, png_bytes, publish_listing, upload
+from tests.catalog.factories import (
+    PDF_BYTES,
+    VersionFactory,
+    add_document,
+    png_bytes,
+    publish_listing,
+    ready_listing,
+    upload,
+)
 from tests.conftest import Party, assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
@@ -63,14 +71,15 @@ def test_a_vendor_uploads_a_pdf_and_anyone_downloads_it_safely(
 
     download = anonymous_api.get(document["download_url"])
     assert download.status_code == 200
-    assert download["Content-Disposition"].startswith("attachment;") and "IFU_v2_final_.pdf" in download[
-        "Content-Disposition"
-    ]
+    assert (
+        download["Content-Disposition"].startswith("attachment;")
+        and "IFU_v2_final_.pdf" in download["Content-Disposition"]
+    )
     assert download["Content-Type"] == "application/pdf"
     assert download["X-Content-Type-Options"] == "nosniff"
-    assert "sandbox" in download["Content-Security-Policy"] and "default-src 'none'" in download[
-        "Content-Security-Policy"
-    ]
+    assert (
+        "sandbox" in download["Content-Security-Policy"] and "default-src 'none'" in download["Content-Security-Policy"]
+    )
     assert download["X-Checksum-SHA256"] == hashlib.sha256(PDF_BYTES).hexdigest()
     assert body_of(download) == PDF_BYTES
 
@@ -125,7 +134,10 @@ def test_plain_text_json_and_office_files_are_accepted(live: Listing, radiant: P
     files = {
         "sbom.json": (b'{"bomFormat": "CycloneDX"}', "application/json"),
         "notes.txt": (b"Release notes without markup.", "text/plain"),
-        "mds2.xlsx": (b"PK\x03\x04rest-of-the-zip", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        "mds2.xlsx": (
+            b"PK\x03\x04rest-of-the-zip",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
     }
     for name, (content, content_type) in files.items():
         response = post_document(api, live, name, content, kind="other")
@@ -152,8 +164,6 @@ def test_only_the_vendor_uploads_and_removes_documents(
 
 
 def test_documents_of_a_draft_are_hidden_with_it(radiant: Party, orbit: Party, anonymous_api: Any) -> None:
-    from tests.catalog.factories import ready_listing
-
     draft = ready_listing(vendor=radiant.organization)
     document = add_document(draft)
     for api in (anonymous_api, orbit.api("admin")):
@@ -238,7 +248,9 @@ def test_a_fake_logo_is_refused(label: str, name: str, content: bytes, live: Lis
 
 
 def test_a_logo_upload_without_a_file_names_the_field(live: Listing, radiant: Party) -> None:
-    assert_error(radiant.api("member").post(f"/api/v1/apps/{live.slug}/logo/", {}, format="multipart"), 400, field="file")
+    assert_error(
+        radiant.api("member").post(f"/api/v1/apps/{live.slug}/logo/", {}, format="multipart"), 400, field="file"
+    )
 
 
 def test_only_the_vendor_changes_the_logo(live: Listing, orbit: Party, st_mary: Party, radiant: Party) -> None:

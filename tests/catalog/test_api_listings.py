@@ -173,7 +173,9 @@ class TestOfferingsContract(ListingChildContract):
         BadInput("regions not a list", {"mode": "cloud", "name": "Cloud", "regions": "eu-central"}, "regions"),
         BadInput("unknown mode", {"mode": "castle", "name": "Moat"}, "mode"),
         BadInput("no name", {"mode": "on_premise"}, "name"),
-        BadInput("no cores", {"mode": "on_premise", "name": "On site", "requirement_cpu_cores": 0}, "requirement_cpu_cores"),
+        BadInput(
+            "no cores", {"mode": "on_premise", "name": "On site", "requirement_cpu_cores": 0}, "requirement_cpu_cores"
+        ),
     )
     bad_updates = (
         BadInput("blank name", {"name": ""}, "name"),
@@ -534,8 +536,9 @@ def test_every_transition_is_audited_once_with_its_event(radiant: Party, operato
     ("verb", "payload", "status"),
     [("approve", {}, "published"), ("request-changes", {"reason": "Again."}, "changes_requested")],
 )
-def test_transitions_are_idempotent(verb: str, payload: dict[str, str], status: str, radiant: Party,
-                                    operator_api: Any) -> None:  # fmt: skip
+def test_transitions_are_idempotent(
+    verb: str, payload: dict[str, str], status: str, radiant: Party, operator_api: Any
+) -> None:
     verify(radiant.organization)
     listing = ready_listing(vendor=radiant.organization, status="in_review")
     first = operator_api.post(app_url(listing, f"{verb}/"), payload)
@@ -631,7 +634,9 @@ def test_status_vendor_and_slug_cannot_be_set_by_patch(radiant: Party, orbit: Pa
 
 def test_a_published_listing_is_changed_through_a_revision(radiant: Party) -> None:
     listing = publish_listing(vendor=radiant.organization)
-    error = assert_error(radiant.api("admin").patch(app_url(listing), {"tagline": "New"}), 409, code="invalid_transition")
+    error = assert_error(
+        radiant.api("admin").patch(app_url(listing), {"tagline": "New"}), 409, code="invalid_transition"
+    )
     assert "revision" in error["message"]
     listing.refresh_from_db()
     assert listing.tagline == "Finds what matters in every study."

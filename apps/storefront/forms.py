@@ -185,3 +185,111 @@ class OrganizationSwitchForm(StorefrontForm):
 
 class PasswordChangeForm(StorefrontFormMixin, auth_forms.PasswordChangeForm):
     pass
+
+
+# --- trials -------------------------------------------------------------------------------
+
+
+class PlanSelect(forms.Select):
+    """A select whose options carry the offering's mode (`data-mode`), so a small script can show
+    only the target field that applies; without it both fields stay and the view uses the one
+    the chosen offering needs."""
+
+    def __init__(self, *args: Any, modes: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modes = modes or {}
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        mode = self.modes.get(str(value))
+        if mode:
+            option["attrs"]["data-mode"] = mode
+        return option
+
+
+class TrialRequestForm(StorefrontForm):
+    """Offering and plan in one select (value: the plan's public id), then a region (cloud) or one
+    of the provider's sites (on premise, hybrid). The service decides what is allowed."""
+
+    plan = forms.ChoiceField(
+        label="Offering and plan",
+        error_messages={
+            "required": "Choose an offering and plan.",
+            "invalid_choice": "That plan offers no trial here; choose one of those listed.",
+        },
+    )
+    region = forms.ChoiceField(label="Region", required=False, help_text="For cloud offerings: where it runs.")
+    site = forms.ChoiceField(
+        label="Site", required=False, help_text="For on-premise and hybrid offerings: where it is installed."
+    )
+    notes = forms.CharField(
+        label="Notes for the vendor",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what you want to evaluate. Never patient data.",
+    )
+
+    def __init__(self, *args: Any, plans: list[Any], sites: list[Site], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans = {str(plan.public_id): plan for plan in plans}
+        self.sites = {str(site.public_id): site for site in sites}
+        choices = [(key, self.plan_label(plan)) for key, plan in self.plans.items()]
+        modes = {key: plan.offering.mode for key, plan in self.plans.items()}
+        self.fields["plan"].widget = PlanSelect(modes=modes)
+        self.fields["plan"].choices = choices if len(choices) == 1 else [("", "Choose an offering and plan"), *choices]
+        regions: list[str] = []
+        for plan in plans:
+            if plan.offering.mode == "cloud":
+                regions.extend(region for region in plan.offering.regions if region not in regions)
+        self.regions = regions
+        self.fields["region"].choices = [("", "Choose a region"), *((region, region) for region in regions)]
+        self.fields["site"].choices = [
+            ("", "Choose a site"),
+            *((key, f"{site.name}{f' ({site.city})' if site.city else ''}") for key, site in self.sites.items()),
+        ]
+        if len(regions) == 1:
+            self.fields["region"].initial = regions[0]
+        if len(self.sites) == 1:
+            self.fields["site"].initial = next(iter(self.sites))
+        self.needs_region = any(plan.offering.mode == "cloud" for plan in plans)
+        self.needs_site = any(plan.offering.mode != "cloud" for plan in plans)
+        self.error_focus = ""
+
+    def focus_first_error(self) -> None:
+        """Put focus (autofocus, so also without JavaScript) on the first field in error, or on
+        the error box when the error is about the whole request."""
+        self.error_focus = next((name for name in self.fields if name in self.errors), "__all__")
+        if self.error_focus != "__all__":
+            self.fields[self.error_focus].widget.attrs["autofocus"] = True
+
+    @staticmethod
+    def plan_label(plan: Any) -> str:
+        decision = "approved at once" if plan.trial_auto_approve else "the vendor approves"
+        mode = plan.offering.get_mode_display().lower()
+        return f"{plan.offering.name} ({mode}) — {plan.name}: {plan.trial_days}-day trial, {decision}"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        plan = self.plans.get(cleaned.get("plan") or "")
+        cleaned["plan_object"] = plan
+        # Only the target the chosen offering needs goes to the service, and only its errors
+        # count: a region picked before switching to an on-premise plan (no JavaScript to hide
+        # the field) is not an error.
+        if plan is not None:
+            unused = "site" if plan.offering.mode == "cloud" else "region"
+            self.errors.pop(unused, None)
+            cleaned[unused] = ""
+        cleaned["site_object"] = self.sites.get(cleaned.get("site") or "")
+        cleaned["region"] = cleaned.get("region") or ""
+        return cleaned
+
+
+class TrialDeclineForm(StorefrontForm):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The hospital sees it. Never patient data.",
+        error_messages={"required": "Say why, so the hospital knows what to do next."},
+    )

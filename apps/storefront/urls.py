@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.storefront.views import accounts, catalog, invitations, organization, pages
+from apps.storefront.views import accounts, catalog, invitations, organization, pages, trials
 
 app_name = "storefront"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     # the catalog
     path("apps/", catalog.catalog, name="catalog"),
     path("apps/<slug:slug>/", catalog.listing_detail, name="listing"),
+    path("apps/<slug:slug>/trial/", catalog.listing_trial_request, name="listing-trial"),
     # people
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/signup/done/", accounts.signup_done, name="signup-done"),
@@ -42,4 +43,13 @@ urlpatterns = [
         organization.api_client_remove,
         name="api-client-revoke",
     ),
+    # trials and deployments (both parties)
+    path("organization/trials/", trials.trials_page, name="organization-trials"),
+    path("organization/trials/<uuid:public_id>/", trials.trial_page, name="trial"),
+    path("organization/trials/<uuid:public_id>/live/", trials.trial_live, name="trial-live"),
+    path("organization/trials/<uuid:public_id>/approve/", trials.trial_approve_view, name="trial-approve"),
+    path("organization/trials/<uuid:public_id>/decline/", trials.trial_decline_view, name="trial-decline"),
+    path("organization/trials/<uuid:public_id>/cancel/", trials.trial_cancel_view, name="trial-cancel"),
+    path("organization/trials/<uuid:public_id>/retry/", trials.trial_retry_view, name="trial-retry"),
+    path("organization/deployments/", trials.deployments_page, name="organization-deployments"),
 ]

@@ -1,4 +1,5 @@
-"""The store's catalog: search with facets, and the listing page.
+"""The store's catalog: search with facets, and the listing page (with its "Request a trial"
+form for provider members).
 
 Search goes through the same selectors as the API (apps.catalog.search), over published
 listings only. The facet form is an ordinary GET form; with htmx it narrows as people click
@@ -11,10 +12,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
@@ -22,7 +25,13 @@ from apps.catalog.models import Listing, Offering, Plan, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_facets
 from apps.catalog.search import catalog_search as search_listings
 from apps.catalog.selectors import documents_visible_to, listings_visible_to
-from marketplace.principal import get_principal
+from apps.organizations.selectors import organization_sites
+from apps.procurement.models import Trial
+from apps.procurement.selectors import trials_visible_to
+from apps.procurement.services import trial_request
+from apps.storefront.forms import TrialRequestForm
+from marketplace.errors import ApplicationError, Conflict
+from marketplace.principal import Principal, Role, get_principal
 
 PAGE_SIZE = 25
 FACET_VALUE_MAX_LENGTH = 80  # ListingFacet.value
@@ -190,6 +199,18 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
     principal = get_principal(request)
     visible = listings_visible_to(principal=principal)
     listing = get_object_or_404(_listing_detail_queryset().filter(pk__in=visible.values("pk")), slug=slug)
+    return _listing_page(request, principal, listing)
+
+
+def _listing_page(
+    request: HttpRequest,
+    principal: Principal,
+    listing: Listing,
+    *,
+    trial_form: TrialRequestForm | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
     # Every document is listed; "on request" ones link only for whom the API serves them.
     downloadable = set(documents_visible_to(listing=listing, principal=principal).values_list("pk", flat=True))
     documents = [
@@ -208,5 +229,98 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "documents": documents,
         "offerings": listing.active_offerings,
         "versions": list(listing.versions.all()),
+        "trial": _trial_section(principal, listing, trial_form),
+        **extra,
     }
-    return render(request, "storefront/catalog/listing.html", context)
+    return render(request, "storefront/catalog/listing.html", context, status=status)
+
+
+# --- requesting a trial from the listing page -----------------------------------------------
+
+
+def _trial_plans(listing: Listing) -> list[Plan]:
+    """Active plans of active offerings that carry trial terms (prefetched by the page's query)."""
+    return [plan for offering in listing.active_offerings for plan in offering.active_plans if plan.trial_days > 0]
+
+
+def _trial_section(principal: Principal, listing: Listing, form: TrialRequestForm | None) -> dict[str, Any]:
+    """What the "Request a trial" section shows: nothing (no trial terms, not in the store, vendors and
+    operators), a sign-in prompt (anonymous), a note (read-only role) or the form (provider
+    members), with the organization's open trials of this app."""
+    plans = _trial_plans(listing) if listing.status == Listing.Status.PUBLISHED else []
+    organization = principal.organization
+    if not plans and form is None:
+        return {"show": False}
+    if not principal.is_authenticated:
+        return {"show": True, "mode": "sign_in"}
+    if organization is None or not organization.is_provider:
+        return {"show": False}
+    if not principal.has_role(Role.MEMBER):
+        return {"show": True, "mode": "read_only"}
+    if form is None:
+        form = TrialRequestForm(plans=plans, sites=list(organization_sites(organization=organization)))
+    open_trials = list(
+        trials_visible_to(principal=principal)
+        .filter(provider=organization, listing=listing, status__in=Trial.OPEN)
+        .order_by("-created_at")
+    )
+    return {"show": True, "mode": "form", "form": form, "open_trials": open_trials, "organization": organization}
+
+
+# Fields a service names that this form shows under another name.
+TRIAL_FIELD_ALIASES = {"offering": "plan"}
+
+
+@login_required
+def listing_trial_request(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST of the "Request a trial" form: the service decides; success goes to the trial page,
+    errors come back on the listing page next to the field at fault (a 409 links the open trial).
+    A GET (e.g. back from signing in) shows the form on the listing page."""
+    if request.method != "POST":
+        return redirect(reverse("storefront:listing", kwargs={"slug": slug}) + "#request-trial")
+    principal = get_principal(request)
+    listing = get_object_or_404(_listing_detail_queryset().filter(status=Listing.Status.PUBLISHED), slug=slug)
+    organization = principal.organization
+    if organization is None or not organization.is_provider or not principal.has_role(Role.MEMBER):
+        return render(
+            request,
+            "storefront/errors/403.html",
+            {"message": "Only members of a provider organization (not read-only) request trials."},
+            status=403,
+        )
+    plans = _trial_plans(listing)
+    form = TrialRequestForm(request.POST, plans=plans, sites=list(organization_sites(organization=organization)))
+    extra: dict[str, Any] = {}
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        plan = data["plan_object"]
+        try:
+            trial = trial_request(
+                provider=organization,
+                actor=principal,
+                listing=listing,
+                offering=plan.offering,
+                plan=plan,
+                site=data["site_object"],
+                region=data["region"],
+                notes=data["notes"],
+            )
+        except ApplicationError as exc:
+            status = exc.status_code
+            if isinstance(exc, Conflict) and exc.extra.get("trial"):
+                extra["existing_trial"] = exc.extra["trial"]
+            for name, texts in exc.fields.items():
+                target = TRIAL_FIELD_ALIASES.get(name, name)
+                for text in texts:
+                    form.add_error(target if target in form.fields else None, text)
+            if not exc.fields:
+                form.add_error(None, exc.message)
+        else:
+            if trial.status == Trial.Status.REQUESTED:
+                messages.success(request, f"Trial requested: {listing.vendor.name} decides; you get an e-mail.")
+            else:
+                messages.success(request, "Trial approved at once: it is being set up now.")
+            return redirect("storefront:trial", public_id=trial.public_id)
+    form.focus_first_error()
+    return _listing_page(request, principal, listing, trial_form=form, status=status, **extra)

@@ -352,20 +352,36 @@ def analyze() -> None:
 # --- the baseline: the same SQL on a plain connection, orjson ------------------------------------
 
 
-# Mirrors apps/catalog/search.py (_fuzzy_words): each word must be close to a word of the name,
-# vendor or terms, unless the query uses web-search syntax. `compare` notices when they drift.
+# Mirrors apps/catalog/search.py: full text when it finds anything, otherwise each word must be
+# close (strict word similarity) to a word of the name, vendor or terms, unless the query uses
+# web-search syntax. `compare` notices when they drift.
 _SEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\S|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
 
 
-def _where(search: Search, *, skip: str | None = None) -> tuple[str, list[Any]]:
+def _words(search: Search) -> list[str]:
+    return [] if _SEARCH_SYNTAX.search(search.q) else [w.lower() for w in search.q.split()[:10]]
+
+
+def _text_mode(cursor: Any, search: Search) -> str:
+    if not search.q:
+        return ""
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM catalog_listing l WHERE l.status = %s"
+        " AND l.search_vector @@ websearch_to_tsquery('english', %s))",
+        ["published", search.q],
+    )
+    return "fts" if cursor.fetchone()[0] or not _words(search) else "fuzzy"
+
+
+def _where(search: Search, mode: str, *, skip: str | None = None) -> tuple[str, list[Any]]:
     clauses, params = ["l.status = %s"], ["published"]
-    if search.q:
-        words = [] if _SEARCH_SYNTAX.search(search.q) else [w.lower() for w in search.q.split()[:10]]
-        text = "l.search_vector @@ websearch_to_tsquery('english', %s)"
-        if words:
-            text += " OR (" + " AND ".join(["%s <%% l.search_text"] * len(words)) + ")"
-        clauses.append(f"({text})")
-        params += [search.q, *words]
+    if search.q and mode == "fuzzy":
+        words = _words(search)
+        clauses.append("(" + " AND ".join(["%s <<%% l.search_text"] * len(words)) + ")")
+        params += words
+    elif search.q:
+        clauses.append("l.search_vector @@ websearch_to_tsquery('english', %s)")
+        params.append(search.q)
     for facet, values in search.filters.items():
         if facet != skip and values:
             marks = ", ".join(["%s"] * len(values))
@@ -376,13 +392,14 @@ def _where(search: Search, *, skip: str | None = None) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _order(search: Search) -> tuple[str, list[Any]]:
+def _order(search: Search, mode: str) -> tuple[str, list[Any]]:
     ordering = search.ordering or ("relevance" if search.q else "name")
+    if ordering == "relevance" and search.q and mode == "fuzzy":
+        return "strict_word_similarity(%s, l.search_text) DESC, l.name ASC, l.id ASC", [search.q.lower()]
     if ordering == "relevance" and search.q:
         return (
-            "ts_rank_cd(l.search_vector, websearch_to_tsquery('english', %s))"
-            " + 0.5 * word_similarity(%s, l.search_text) DESC, l.name ASC, l.id ASC",
-            [search.q, search.q.lower()],
+            "ts_rank_cd(l.search_vector, websearch_to_tsquery('english', %s)) DESC, l.name ASC, l.id ASC",
+            [search.q],
         )
     if ordering == "newest":
         return "l.published_at DESC NULLS LAST, l.created_at DESC, l.id ASC", []
@@ -399,10 +416,11 @@ def _page_url(search: Search, page: int) -> str:
 def baseline(cursor: Any, search: Search) -> bytes:
     import orjson
 
-    where, params = _where(search)
+    mode = _text_mode(cursor, search)
+    where, params = _where(search, mode)
     cursor.execute(f"SELECT count(*) FROM catalog_listing l WHERE {where}", params)
     count = cursor.fetchone()[0]
-    order, order_params = _order(search)
+    order, order_params = _order(search, mode)
     cursor.execute(
         "SELECT l.id, l.slug, l.name, l.tagline, l.status, o.slug, o.name, o.verified_at IS NOT NULL,"
         " l.deployment_modes, l.pricing_models, l.processes_patient_data, l.logo, l.published_at"
@@ -448,11 +466,11 @@ def baseline(cursor: Any, search: Search) -> bytes:
     ]
     facets: dict[str, list[dict[str, Any]]] = {}
     for facet in FACETS:
-        where, params = _where(search, skip=facet)
+        where, params = _where(search, mode, skip=facet)
         cursor.execute(
-            "SELECT value, label, count(listing_id) AS n FROM catalog_listingfacet"
+            "SELECT value, max(label) AS label, count(listing_id) AS n FROM catalog_listingfacet"
             f" WHERE facet = %s AND listing_id IN (SELECT l.id FROM catalog_listing l WHERE {where})"
-            " GROUP BY value, label ORDER BY n DESC, label ASC",
+            " GROUP BY value ORDER BY n DESC, label ASC",
             [facet, *params],
         )
         facets[facet] = [{"value": v, "label": lbl, "count": n} for v, lbl, n in cursor.fetchall()]

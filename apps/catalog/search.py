@@ -1,11 +1,13 @@
 """Catalog search: ranked full text, facet filters (OR within, AND across) and facet counts.
 
 PostgreSQL: a generated, GIN-indexed tsvector weighted name (A) > vendor, tagline (B) >
-categories, specialties, modalities, standards (C) > description (D), plus trigram
-word-similarity on name, vendor and terms so small typos still match (migration 0002).
+categories, specialties, modalities, standards (C) > description (D); when full text finds
+nothing, a trigram strict-word-similarity match on name, vendor and terms so small typos still
+match (migration 0002).
 SQLite: every word must appear in one of those columns; ranking prefers name matches.
 Filters and facet counts read the ListingFacet table on both databases. The number of queries
-per page is constant: one count, one page, two prefetches, one per facet.
+per page is constant: one count, one page, two prefetches, one per facet (and on PostgreSQL
+one that decides between the indexed full-text match and the typo-tolerant fallback).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class SearchParams:
     query: str = ""
     filters: dict[str, list[str]] = field(default_factory=dict)
     ordering: str = ""
+    # PostgreSQL: "fts" (the indexed full-text match) or "fuzzy" (typo-tolerant trigram match,
+    # used only when full text finds nothing); decided once per request by resolve_text_mode.
+    text_mode: str = ""
 
 
 def _is_postgres() -> bool:
@@ -61,16 +66,35 @@ def _fuzzy_words(query: str) -> list[str]:
     return [word.lower() for word in query.split()[:10]]
 
 
-def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
+FTS_SQL = "search_vector @@ websearch_to_tsquery('english', %s)"
+
+
+def resolve_text_mode(base: QuerySet[Listing], params: SearchParams) -> str:
+    """Full text when it finds anything (indexed and precise); otherwise the typo-tolerant
+    trigram match. One query, once per request, so the ten queries of a search page each use
+    one indexed condition instead of an OR that forces a scan."""
+    if params.text_mode or not params.query or not _is_postgres():
+        return params.text_mode
+    fts = RawSQL(FTS_SQL, (params.query,), output_field=BooleanField())  # noqa: S611 - constant SQL
+    found = base.alias(matches_fts=fts).filter(matches_fts=True).exists()
+    params.text_mode = "fts" if found or not _fuzzy_words(params.query) else "fuzzy"
+    return params.text_mode
+
+
+def _text_filter(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[Listing]:
+    query = params.query
     if not query:
         return queryset
     if _is_postgres():
-        sql = "search_vector @@ websearch_to_tsquery('english', %s)"
-        words = _fuzzy_words(query)
-        if words:  # or every word is close to a word of the name, vendor or terms
-            sql += " OR (" + " AND ".join(["%s <%% search_text"] * len(words)) + ")"
-        # Only constant fragments and placeholders are joined; the words are parameters.
-        matches = RawSQL(f"({sql})", (query, *words), output_field=BooleanField())  # noqa: S611
+        if params.text_mode == "fuzzy":
+            words = _fuzzy_words(query)
+            # Every word close to a word of the name, vendor or terms; strict word similarity
+            # (threshold 0.5) keeps "radiology" from matching "cardiology". Only constant
+            # fragments and placeholders are joined; the words are parameters.
+            sql = " AND ".join(["%s <<%% search_text"] * len(words))
+            matches = RawSQL(f"({sql})", tuple(words), output_field=BooleanField())  # noqa: S611
+        else:
+            matches = RawSQL(FTS_SQL, (query,), output_field=BooleanField())  # noqa: S611 - constant SQL
         return queryset.alias(matches_query=matches).filter(matches_query=True)
     condition = Q()
     for word in query.split()[:10]:
@@ -89,7 +113,7 @@ def _facet_filter(queryset: QuerySet[Listing], facet: str, values: list[str]) ->
 
 
 def _filtered(base: QuerySet[Listing], params: SearchParams, *, skip: str | None = None) -> QuerySet[Listing]:
-    queryset = _text_filter(base, params.query)
+    queryset = _text_filter(base, params)
     for facet, values in params.filters.items():
         if facet != skip and values:
             queryset = _facet_filter(queryset, facet, values)
@@ -100,12 +124,16 @@ def _ordered(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[List
     ordering = params.ordering or ("relevance" if params.query else "name")
     if ordering == "relevance" and params.query:
         if _is_postgres():
-            rank = RawSQL(
-                "ts_rank_cd(search_vector, websearch_to_tsquery('english', %s))"
-                " + 0.5 * word_similarity(%s, search_text)",
-                (params.query, params.query.lower()),
-                output_field=FloatField(),
-            )
+            if params.text_mode == "fuzzy":
+                rank = RawSQL(
+                    "strict_word_similarity(%s, search_text)", (params.query.lower(),), output_field=FloatField()
+                )
+            else:
+                rank = RawSQL(
+                    "ts_rank_cd(search_vector, websearch_to_tsquery('english', %s))",
+                    (params.query,),
+                    output_field=FloatField(),
+                )
             return queryset.annotate(rank=rank).order_by("-rank", "name", "id")
         whole = params.query.strip()
         rank = Case(
@@ -124,12 +152,14 @@ def _ordered(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[List
 
 def catalog_search(*, base: QuerySet[Listing], params: SearchParams) -> QuerySet[Listing]:
     """The matching listings, ordered. `base` is what the caller may see."""
+    resolve_text_mode(base, params)
     return _ordered(_filtered(base, params), params)
 
 
 def catalog_facets(*, base: QuerySet[Listing], params: SearchParams) -> dict[str, list[dict[str, Any]]]:
     """Counts for every facet under the current query and the *other* filters (a facet's own
     selection does not shrink its own counts, so people can widen as well as narrow)."""
+    resolve_text_mode(base, params)
     result: dict[str, list[dict[str, Any]]] = {}
     missing: list[tuple[str, str]] = []
     for facet in FACETS:

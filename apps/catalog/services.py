@@ -6,6 +6,7 @@ allowed-transition table, saves, audits and emits its event in one transaction."
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import Any
@@ -207,7 +208,8 @@ def listing_refresh_index(*, listing: Listing) -> None:
     """Recompute the search columns and facet rows of one listing."""
     listing = Listing.objects.select_related("vendor").get(pk=listing.pk)
     offerings = list(listing.offerings.filter(is_active=True).prefetch_related("plans"))
-    modes = sorted({offering.mode for offering in offerings})
+    # Only offerings someone can actually get (an active plan) count for the facet.
+    modes = sorted({o.mode for o in offerings if any(plan.is_active for plan in o.plans.all())})
     pricing = sorted({plan.pricing_model for o in offerings for plan in o.plans.all() if plan.is_active})
     term_names: list[str] = []
     rows: list[ListingFacet] = []
@@ -249,6 +251,8 @@ def listing_create(*, vendor: Organization, actor: Principal, data: dict[str, An
         raise Forbidden("Only vendor organizations publish listings.", code="not_a_vendor")
     with transaction.atomic():
         slug = data.get("slug") or _unique_slug(data.get("name", ""))
+        if len(slug) > 80 or not re.fullmatch(r"[-a-zA-Z0-9_]+", slug):
+            raise ValidationFailed.for_field("slug", "Use at most 80 letters, digits, hyphens or underscores.")
         if Listing.objects.filter(slug=slug).exists():
             raise ValidationFailed.for_field("slug", "This slug is taken.")
         listing = Listing(vendor=vendor, slug=slug, name=data.get("name", ""))
@@ -521,6 +525,18 @@ def offering_create(*, listing: Listing, actor: Principal, data: dict[str, Any])
     return offering
 
 
+def _ensure_still_buyable(listing: Listing) -> None:
+    """A live listing keeps at least one active plan on an active offering (raised inside the
+    transaction, so the deactivation is rolled back)."""
+    if listing.status in (S.PUBLISHED, S.SUSPENDED) and not Plan.objects.filter(
+        offering__listing=listing, offering__is_active=True, is_active=True
+    ).exists():
+        raise Conflict(
+            "A live listing keeps at least one active plan; add another before deactivating this one.",
+            code="last_plan",
+        )
+
+
 def offering_update(*, offering: Offering, actor: Principal, data: dict[str, Any]) -> Offering:
     with transaction.atomic():
         listing = _require_catalog_edit(offering.listing, actor)
@@ -540,6 +556,7 @@ def offering_update(*, offering: Offering, actor: Principal, data: dict[str, Any
             setattr(offering, key, value)
         _validate_offering(offering)
         offering.save()
+        _ensure_still_buyable(listing)
         listing_refresh_index(listing=listing)
         audit_record(
             actor=actor,
@@ -568,6 +585,11 @@ def _validate_plan(plan: Plan) -> None:
         plan.price = Decimal("0") if model == Plan.PricingModel.FREE else None
     if plan.price is not None and model != Plan.PricingModel.FREE and not plan.currency:
         raise ValidationFailed.for_field("currency", "A priced plan names its currency (ISO 4217).")
+    if model in (Plan.PricingModel.FREE, Plan.PricingModel.QUOTE_ONLY):
+        plan.billing_period = ""
+        plan.usage_unit = ""
+    if plan.trial_auto_approve and plan.trial_days <= 0:
+        raise ValidationFailed.for_field("trial_auto_approve", "Auto-approved trials need trial days.")
     if plan.trial_days > 365:
         raise ValidationFailed.for_field("trial_days", "A trial lasts at most 365 days.")
     plan.full_clean(exclude=["offering"])
@@ -609,6 +631,7 @@ def plan_update(*, plan: Plan, actor: Principal, data: dict[str, Any]) -> Plan:
             setattr(plan, key, value)
         _validate_plan(plan)
         plan.save()
+        _ensure_still_buyable(listing)
         listing_refresh_index(listing=listing)
         audit_record(
             actor=actor, action="catalog.plan.updated", target=plan, organization=listing.vendor, old=old, new=changes

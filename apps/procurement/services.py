@@ -93,8 +93,10 @@ def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = ""
 
 
 def _lock(trial: Trial) -> Trial:
+    """The trial's row, locked until the transaction ends. Only its own row (`of`): PostgreSQL
+    refuses FOR UPDATE on the nullable side of an outer join (site, deployment)."""
     return (
-        Trial.objects.select_for_update()
+        Trial.objects.select_for_update(of=("self",))
         .select_related("listing", "offering", "plan", "provider", "vendor", "site", "deployment")
         .get(pk=trial.pk)
     )
@@ -131,6 +133,16 @@ def _validate_target(
     return site, ""
 
 
+def trial_request_check(*, provider: Organization, actor: Principal) -> None:
+    """Raise Forbidden unless `actor` may request trials for `provider` (provider member+).
+    The API calls it before looking at the payload, so a caller without the right learns
+    nothing from validation errors."""
+    if actor.organization is None or actor.organization.pk != provider.pk or not actor.has_role(Role.MEMBER):
+        raise Forbidden("Only members of the requesting organization may request a trial for it.")
+    if not provider.is_provider:
+        raise Forbidden("Only provider organizations request trials.", code="not_a_provider")
+
+
 def trial_request(
     *,
     provider: Organization,
@@ -146,10 +158,7 @@ def trial_request(
 
     Raises ValidationFailed naming the field at fault, or Conflict (409) naming the open trial
     that already exists for this organization, offering and site or region."""
-    if actor.organization is None or actor.organization.pk != provider.pk or not actor.has_role(Role.MEMBER):
-        raise Forbidden("Only members of the requesting organization may request a trial for it.")
-    if not provider.is_provider:
-        raise Forbidden("Only provider organizations request trials.", code="not_a_provider")
+    trial_request_check(provider=provider, actor=actor)
     guard_patient_data({"notes": notes})
     if listing.status != Listing.Status.PUBLISHED:
         raise ValidationFailed.for_field("listing", "This app is not available in the store.")
@@ -290,9 +299,10 @@ def _end_deployment(trial: Trial, *, reason: str) -> None:
         deployment_deprovision(deployment=deployment, actor=SYSTEM, reason=reason)
 
 
-def trial_follow_deployment(*, deployment: Deployment, new_status: str) -> None:
-    """While a deployment exists, provisioning, active and failed of its trial follow it.
-    Called inside the deployment's transaction."""
+def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: Principal = SYSTEM) -> None:
+    """While a deployment exists, provisioning, active and failed of its trial follow it; an
+    open trial whose deployment is removed (a provider admin or an operator deprovisions it)
+    is cancelled. Called inside the deployment's transaction."""
     trial = Trial.objects.filter(deployment=deployment).first()
     if trial is None:
         return
@@ -300,6 +310,14 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str) -> None:
     if trial.status not in Trial.OPEN:
         return
     D = Deployment.Status
+    if new_status == D.DEPROVISIONING:
+        _transition(trial, T.CANCELLED, actor=actor, reason="The deployment was removed.", ended_at=timezone.now())
+        _notify(
+            trial.vendor,
+            subject=f"Trial of {trial.listing.name} cancelled",
+            body=f"The trial's deployment was removed, so the trial ended.\n\n{_link(trial)}",
+        )
+        return
     if new_status == D.PROVISIONING and trial.status in (T.APPROVED, T.FAILED):
         _transition(trial, T.PROVISIONING, actor=SYSTEM)
     elif new_status == D.ACTIVE and trial.status in (T.APPROVED, T.PROVISIONING, T.FAILED):

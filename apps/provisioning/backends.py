@@ -12,6 +12,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from apps.provisioning.models import Deployment, SandboxCall
 
@@ -94,15 +95,20 @@ class SandboxBackend:
                 call, created = SandboxCall.objects.select_for_update().get_or_create(
                     idempotency_key=idempotency_key, defaults={"operation": step, "deployment": deployment}
                 )
+                # Count this call under the row lock: a concurrent duplicate sees it counted.
+                seen = call.attempts
+                SandboxCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
         except IntegrityError:  # a concurrent duplicate made it first
-            call, created = SandboxCall.objects.get(idempotency_key=idempotency_key), False
-        SandboxCall.objects.filter(pk=call.pk).update(attempts=call.attempts + 1)
-        if not created and call.attempts >= int(config["transient_failures"]) + 1:
+            with transaction.atomic():
+                call = SandboxCall.objects.select_for_update().get(idempotency_key=idempotency_key)
+                created, seen = False, call.attempts
+                SandboxCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
+        if not created and seen >= int(config["transient_failures"]) + 1:
             return self._result(deployment, step)  # already done: no second effect
         if config["fail_step"] == step:
             SandboxCall.objects.filter(pk=call.pk).delete()
             raise PermanentProvisioningError(f"The sandbox refuses step '{step}' (failure injected).")
-        if call.attempts < int(config["transient_failures"]):
+        if seen < int(config["transient_failures"]):
             raise TransientProvisioningError(f"The sandbox is busy at step '{step}' (transient failure injected).")
         time.sleep(float(config["step_seconds"]))
         return self._result(deployment, step)

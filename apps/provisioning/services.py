@@ -47,6 +47,17 @@ DEPLOYMENT_TRANSITIONS: dict[str, set[str]] = {
     D.DEPROVISIONED: set(),
 }
 ADVANCE_TASK = "provisioning.advance_deployment"
+# The deployment status in which the steps of a phase run.
+_PHASE_STATUS: dict[str, str] = {
+    DeploymentStep.Phase.PROVISION: D.PROVISIONING,
+    DeploymentStep.Phase.DEPROVISION: D.DEPROVISIONING,
+}
+
+
+def _lock(deployment_id: int) -> Deployment:
+    """The deployment's row, locked until the transaction ends. Only its own row: the listing is
+    read along, not locked (and PostgreSQL refuses FOR UPDATE on the nullable side of a join)."""
+    return Deployment.objects.select_for_update(of=("self",)).select_related("listing").get(pk=deployment_id)
 
 
 def _dispatch_advance(deployment: Deployment) -> None:
@@ -174,7 +185,7 @@ def deployment_retry(*, deployment: Deployment, actor: Principal) -> Deployment:
     """Start a failed deployment again from its failed step (provider or vendor member+)."""
     _require_side(deployment, actor, sides={"provider", "vendor"}, role=Role.MEMBER)
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        deployment = _lock(deployment.pk)
         if deployment.status == D.PROVISIONING:
             return deployment
         phase_failed = deployment.steps.filter(status=DeploymentStep.Status.FAILED).order_by("phase").first()
@@ -199,7 +210,7 @@ def deployment_deprovision(*, deployment: Deployment, actor: Principal, reason: 
     """Remove what exists (provider admins, operators, or the system on cancel and expiry)."""
     _require_side(deployment, actor, sides={"provider"}, role=Role.ADMIN)
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        deployment = _lock(deployment.pk)
         if deployment.status in (D.DEPROVISIONING, D.DEPROVISIONED):
             return deployment
         _transition(deployment, D.DEPROVISIONING, actor=actor, reason=reason)
@@ -207,6 +218,8 @@ def deployment_deprovision(*, deployment: Deployment, actor: Principal, reason: 
         Deployment.objects.filter(pk=deployment.pk).update(
             deadline_at=timezone.now() + timedelta(seconds=settings.MARKETPLACE_PROVISIONING_DEADLINE_SECONDS),
             redispatches=0,
+            progress_percent=0,  # removal has its own progress
+            current_step="",
         )
         _dispatch_advance(deployment)
     deployment.refresh_from_db()
@@ -215,7 +228,7 @@ def deployment_deprovision(*, deployment: Deployment, actor: Principal, reason: 
 
 def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTEM) -> None:
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+        deployment = _lock(deployment_id)
         if deployment.status not in (D.PENDING, D.PROVISIONING, D.AWAITING_AGENT):
             return
         deployment.steps.filter(status=DeploymentStep.Status.RUNNING).update(
@@ -229,7 +242,7 @@ def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTE
 
 def _claim_next_step(deployment_id: int) -> tuple[Deployment, DeploymentStep] | None:
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+        deployment = _lock(deployment_id)
         if deployment.status == D.PENDING:
             _transition(deployment, D.PROVISIONING, actor=SYSTEM)
         if deployment.status == D.PROVISIONING:
@@ -280,22 +293,23 @@ def deployment_advance(*, deployment_id: int) -> str:
     except PermanentProvisioningError as exc:
         reason = f"{step.title}: {exc}"
         with transaction.atomic():
-            locked = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+            locked = _lock(deployment.pk)
+            if locked.status != _PHASE_STATUS[step.phase]:
+                return locked.status  # cancelled or retried meanwhile: this step's plan is gone
             DeploymentStep.objects.filter(pk=step.pk).update(
                 status=DeploymentStep.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
             )
             if locked.status == D.PROVISIONING:
                 _transition(locked, D.FAILED, actor=SYSTEM, reason=reason)
-            elif locked.status == D.DEPROVISIONING:
+            else:
                 # Removal keeps trying through the reconciler; record why it is stuck.
                 locked.failure_reason = reason[:2000]
                 locked.save(update_fields=["failure_reason", "updated_at"])
-        return D.FAILED
+            return locked.status
     with transaction.atomic():
-        locked = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment.pk)
+        locked = _lock(deployment.pk)
         current = DeploymentStep.objects.select_for_update().get(pk=step.pk)
-        expected = D.PROVISIONING if step.phase == DeploymentStep.Phase.PROVISION else D.DEPROVISIONING
-        if locked.status != expected:
+        if locked.status != _PHASE_STATUS[step.phase]:
             return locked.status  # cancelled or retried meanwhile: the new plan has its own task
         if result.external_id and not locked.external_id:
             locked.external_id = result.external_id  # recorded before any follow-up call
@@ -309,8 +323,14 @@ def deployment_advance(*, deployment_id: int) -> str:
         done = sum(1 for s in steps if s.status == DeploymentStep.Status.DONE)
         remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
         locked.progress_percent = int(100 * done / len(steps)) if steps else 100
-        seconds_per_step = float(settings.MARKETPLACE_SANDBOX.get("step_seconds", 1.0))
-        locked.estimated_ready_at = timezone.now() + timedelta(seconds=seconds_per_step * len(remaining))
+        specs = (
+            backend.provision_steps(locked)
+            if step.phase == DeploymentStep.Phase.PROVISION
+            else backend.deprovision_steps(locked)
+        )
+        expected = {spec.name: spec.seconds for spec in specs}
+        locked.estimated_ready_at = timezone.now() + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
+        locked.current_step = remaining[0].name if remaining else ""
         locked.last_progress_at = timezone.now()
         locked.save()
         if remaining:
@@ -330,7 +350,7 @@ def deployment_reconcile(*, limit: int = 200) -> dict[str, int]:
     candidates = Deployment.objects.filter(status__in=moving, last_progress_at__lt=stuck_before).order_by("id")
     for deployment_id in list(candidates.values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
-            deployment = Deployment.objects.select_for_update().select_related("listing").get(pk=deployment_id)
+            deployment = _lock(deployment_id)
             if deployment.status not in moving or deployment.last_progress_at >= stuck_before:
                 continue
             if deployment.deadline_at and deployment.deadline_at < now and deployment.status != D.DEPROVISIONING:

@@ -650,6 +650,10 @@ def test_a_live_offering_is_only_deactivated(radiant: Party, anonymous_api: Any)
     assert_error(api.patch(url, {"name": "Renamed"}), 409, code="invalid_transition")
     added = api.post(app_url(listing, "offerings/"), {"mode": "on_premise", "name": "On site"})
     assert added.status_code == 201  # additions are fine on a live listing
+    # ...but the live listing must keep something to buy: the only offering with a plan stays.
+    assert_error(api.patch(url, {"is_active": False}), 409, code="last_plan")
+    plan = {"offering": added.json()["id"], "name": "Site licence", "pricing_model": "quote_only"}
+    assert api.post(app_url(listing, "plans/"), plan).status_code == 201
 
     assert api.patch(url, {"is_active": False}).json()["is_active"] is False
     public = anonymous_api.get(app_url(listing)).json()

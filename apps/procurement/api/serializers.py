@@ -69,7 +69,10 @@ class TrialRequestSerializer(serializers.Serializer):
 
 
 class TrialDeclineSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    # Required, but checked by the service after the caller's rights (a provider gets 403, not 400).
+    reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text="Required: why, for the hospital."
+    )
 
 
 class TrialCancelSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ class TrialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         principal = get_principal(request)
         if principal.organization is None:
             raise Forbidden("Act for a provider organization to request trials.")
+        services.trial_request_check(provider=principal.organization, actor=principal)
 
         def _create() -> Response:
             data = s.TrialRequestSerializer(data=request.data)
@@ -85,7 +86,7 @@ class TrialViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = s.TrialDeclineSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         trial = services.trial_decline(
-            trial=self.get_object(), actor=get_principal(request), reason=data.validated_data["reason"]
+            trial=self.get_object(), actor=get_principal(request), reason=data.validated_data.get("reason", "")
         )
         return self._answer(trial)
 

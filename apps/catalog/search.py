@@ -38,6 +38,7 @@ CLOSED_VALUES = {
 }
 ORDERINGS = ("relevance", "name", "newest")
 MAX_QUERY_LENGTH = 200
+MAX_FUZZY_IDS = 20_000
 
 
 @dataclass
@@ -48,6 +49,9 @@ class SearchParams:
     # PostgreSQL: "fts" (the indexed full-text match) or "fuzzy" (typo-tolerant trigram match,
     # used only when full text finds nothing); decided once per request by resolve_text_mode.
     text_mode: str = ""
+    # In fuzzy mode, the matching ids found once (trigram matching is too slow to repeat for the
+    # count, the page and every facet).
+    fuzzy_ids: list[int] | None = None
 
 
 def _is_postgres() -> bool:
@@ -67,6 +71,24 @@ def _fuzzy_words(query: str) -> list[str]:
 
 
 FTS_SQL = "search_vector @@ websearch_to_tsquery('english', %s)"
+# Words typed so far also match as prefixes ("lung" finds "LungScan"); both use the GIN index.
+FTS_PREFIX_SQL = f"({FTS_SQL} OR search_vector @@ to_tsquery('simple', %s))"
+
+
+def _prefix_query(query: str) -> str:
+    """`w1:* & w2:*` from the query's plain words (letters and digits only, so it is always
+    valid tsquery syntax), or "" when the query uses web-search syntax."""
+    if _SEARCH_SYNTAX.search(query):
+        return ""
+    words = re.findall(r"[^\W_]+", query.lower())[:10]
+    return " & ".join(f"{word}:*" for word in words)
+
+
+def _fts(query: str) -> RawSQL:
+    prefix = _prefix_query(query)
+    if prefix:
+        return RawSQL(FTS_PREFIX_SQL, (query, prefix), output_field=BooleanField())  # noqa: S611 - constant SQL
+    return RawSQL(FTS_SQL, (query,), output_field=BooleanField())  # noqa: S611 - constant SQL
 
 
 def resolve_text_mode(base: QuerySet[Listing], params: SearchParams) -> str:
@@ -75,10 +97,27 @@ def resolve_text_mode(base: QuerySet[Listing], params: SearchParams) -> str:
     one indexed condition instead of an OR that forces a scan."""
     if params.text_mode or not params.query or not _is_postgres():
         return params.text_mode
-    fts = RawSQL(FTS_SQL, (params.query,), output_field=BooleanField())  # noqa: S611 - constant SQL
-    found = base.alias(matches_fts=fts).filter(matches_fts=True).exists()
+    found = base.alias(matches_fts=_fts(params.query)).filter(matches_fts=True).exists()
     params.text_mode = "fts" if found or not _fuzzy_words(params.query) else "fuzzy"
+    if params.text_mode == "fuzzy":
+        ids = list(_fuzzy_match(base, params.query).values_list("pk", flat=True)[: MAX_FUZZY_IDS + 1])
+        params.fuzzy_ids = ids if len(ids) <= MAX_FUZZY_IDS else None
     return params.text_mode
+
+
+def _fuzzy_match(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
+    """Every word occurs in, or is close to a word of, the name, vendor or terms: substrings
+    ("scan" in "LungScan") and small typos ("radiolgy"); strict word similarity (threshold 0.5)
+    keeps "radiology" from matching "cardiology". Both use the trigram index. Only constant
+    fragments and placeholders are joined; the words are parameters."""
+    words = _fuzzy_words(query)
+    sql = " AND ".join(["(search_text LIKE %s OR %s <<%% search_text)"] * len(words))
+    values: list[str] = []
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        values += [f"%{escaped}%", word]
+    matches = RawSQL(f"({sql})", tuple(values), output_field=BooleanField())  # noqa: S611
+    return queryset.alias(matches_fuzzy=matches).filter(matches_fuzzy=True)
 
 
 def _text_filter(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[Listing]:
@@ -87,15 +126,10 @@ def _text_filter(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[
         return queryset
     if _is_postgres():
         if params.text_mode == "fuzzy":
-            words = _fuzzy_words(query)
-            # Every word close to a word of the name, vendor or terms; strict word similarity
-            # (threshold 0.5) keeps "radiology" from matching "cardiology". Only constant
-            # fragments and placeholders are joined; the words are parameters.
-            sql = " AND ".join(["%s <<%% search_text"] * len(words))
-            matches = RawSQL(f"({sql})", tuple(words), output_field=BooleanField())  # noqa: S611
-        else:
-            matches = RawSQL(FTS_SQL, (query,), output_field=BooleanField())  # noqa: S611 - constant SQL
-        return queryset.alias(matches_query=matches).filter(matches_query=True)
+            if params.fuzzy_ids is not None:
+                return queryset.filter(pk__in=params.fuzzy_ids)
+            return _fuzzy_match(queryset, query)
+        return queryset.alias(matches_query=_fts(query)).filter(matches_query=True)
     condition = Q()
     for word in query.split()[:10]:
         condition &= (

@@ -6,8 +6,9 @@ nothing, a trigram strict-word-similarity match on name, vendor and terms so sma
 match (migration 0002).
 SQLite: every word must appear in one of those columns; ranking prefers name matches.
 Filters and facet counts read the ListingFacet table on both databases. The number of queries
-per page is constant: one count, one page, two prefetches, one per facet (and on PostgreSQL
-one that decides between the indexed full-text match and the typo-tolerant fallback).
+per page is constant whatever its size: one count, one page, two prefetches, one facet query
+for all facets without a selection plus one per selected facet (and on PostgreSQL one that
+decides between the indexed full-text match and the typo-tolerant fallback).
 """
 
 from __future__ import annotations
@@ -194,18 +195,27 @@ def catalog_facets(*, base: QuerySet[Listing], params: SearchParams) -> dict[str
     """Counts for every facet under the current query and the *other* filters (a facet's own
     selection does not shrink its own counts, so people can widen as well as narrow)."""
     resolve_text_mode(base, params)
-    result: dict[str, list[dict[str, Any]]] = {}
+    result: dict[str, list[dict[str, Any]]] = {facet: [] for facet in FACETS}
     missing: list[tuple[str, str]] = []
-    for facet in FACETS:
-        matching = _filtered(base, params, skip=facet).values("pk")
+    selected = [facet for facet in FACETS if params.filters.get(facet)]
+    unselected = [facet for facet in FACETS if facet not in selected]
+    # Facets without a selection of their own all count under the same matches: one grouped
+    # query for all of them; each selected facet needs its own (its selection is left out).
+    groups: list[tuple[list[str], QuerySet[Listing]]] = []
+    if unselected:
+        groups.append((unselected, _filtered(base, params)))
+    groups += [([facet], _filtered(base, params, skip=facet)) for facet in selected]
+    for facets, matching in groups:
         rows = (
-            ListingFacet.objects.filter(facet=facet, listing_id__in=matching)
-            .values("value")  # grouped by value alone: a renamed term never splits its count
+            ListingFacet.objects.filter(facet__in=facets, listing_id__in=matching.values("pk"))
+            .values("facet", "value")  # by value alone: a renamed term never splits its count
             .annotate(count=Count("listing_id"), label=Max("label"))
-            .order_by("-count", "label")
+            .order_by("facet", "-count", "label")
         )
-        result[facet] = [{"value": r["value"], "label": r["label"], "count": r["count"]} for r in rows]
-        shown = {r["value"] for r in result[facet]}
+        for row in rows:
+            result[row["facet"]].append({"value": row["value"], "label": row["label"], "count": row["count"]})
+    for facet in FACETS:
+        shown = {entry["value"] for entry in result[facet]}
         missing += [(facet, value) for value in params.filters.get(facet, []) if value not in shown]
     if missing:
         # A selected value with no results stays visible (count 0) so people can unselect it;

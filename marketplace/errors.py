@@ -103,6 +103,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return fields
 
 
+def flatten_errors(detail: Any) -> dict[str, list[str]]:
+    """Serializer errors as {"dotted.field": ["message", ...]} (the API's `fields`)."""
+    return _flatten(detail)
+
+
 def _validation_message(fields: dict[str, list[str]]) -> str:
     names = [name for name in fields if name != "non_field_errors"]
     if names:

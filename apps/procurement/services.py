@@ -249,6 +249,8 @@ def trial_approve(*, trial: Trial, actor: Principal) -> Trial:
     _require(trial, actor, "vendor", Role.MEMBER)
     with transaction.atomic():
         trial = _lock(trial)
+        # Approving again after the approval (the trial may have moved on to provisioning or
+        # active) is a no-op, so a client that retries its call gets the trial back.
         if trial.status == T.APPROVED or (trial.deployment_id and trial.status in Trial.OPEN):
             return trial
         transition_check(what="the trial", current=trial.status, target=T.APPROVED, allowed=TRIAL_TRANSITIONS)

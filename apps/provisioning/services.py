@@ -188,6 +188,10 @@ def deployment_retry(*, deployment: Deployment, actor: Principal) -> Deployment:
         deployment = _lock(deployment.pk)
         if deployment.status == D.PROVISIONING:
             return deployment
+        if deployment.status != D.FAILED:  # retry is failed -> provisioning only (DOMAIN.md)
+            transition_check(
+                what="the deployment", current=deployment.status, target="retried", allowed={D.FAILED: {"retried"}}
+            )
         phase_failed = deployment.steps.filter(status=DeploymentStep.Status.FAILED).order_by("phase").first()
         _transition(deployment, D.PROVISIONING, actor=actor)
         deployment.steps.filter(phase=DeploymentStep.Phase.PROVISION).exclude(status=DeploymentStep.Status.DONE).update(

@@ -38,3 +38,7 @@ class AuditLogViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise Forbidden("Only organization admins may read the audit log.")
         org = principal.organization
         return AuditEntry.objects.filter(Q(organization=org) | Q(counterparty=org))
+
+    def get_serializer_context(self) -> dict:
+        principal = get_principal(self.request)
+        return {**super().get_serializer_context(), "organization_id": principal.organization_id}

@@ -323,3 +323,9 @@ def test_bad_artifacts_are_refused(live: Listing, radiant: Party, orbit: Party, 
         artifacts_url(live, version), {"file": upload("bundle.zip", b"PK\x03\x04zip")}, format="multipart"
     )
     assert_error(other, 403)
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", '"abc"', "null"])
+def test_a_json_body_that_is_not_an_object_is_a_400(live: Listing, radiant: Party, body: str) -> None:
+    response = radiant.api("member").post(documents_url(live), body, content_type="application/json")
+    assert_error(response, 400, field="file")

@@ -221,7 +221,7 @@ def test_unpublished_listings_count_in_no_facet(catalog: Catalog, anonymous_api:
         ([("deployment_mode", "cloud"), ("deployment_mode", "saas")], "deployment_mode"),
         ({"pricing_model": "barter"}, "pricing_model"),
         ({"ordering": "price"}, "ordering"),
-        ({"ordering": "rating"}, "ordering"),  # once reviews exist
+        ({"ordering": "popularity"}, "ordering"),
         ({"status": "sold"}, "status"),
         ({"q": "x" * 201}, "q"),
     ],
@@ -456,3 +456,15 @@ def test_renaming_a_term_relabels_its_facet_without_splitting_it(anonymous_api: 
     assert {"value": "ct-imaging", "label": "Computed tomography", "count": 2} in facet
     assert Category.objects.get(slug="ct-imaging").listings.count() == 2
     assert anonymous_api.get("/api/v1/apps/", {"q": "tomography"}).json()["count"] == 2
+
+
+def test_rating_ordering_is_accepted_and_orders_by_name_until_reviews_exist(anonymous_api: Any) -> None:
+    for name in ("Zeta Scan", "Alpha Scan"):
+        publish_listing(name=name)
+    body = anonymous_api.get("/api/v1/apps/", {"ordering": "rating"}).json()
+    assert [r["name"] for r in body["results"]] == ["Alpha Scan", "Zeta Scan"]
+
+
+def test_a_bad_status_filter_names_the_field_with_a_message(anonymous_api: Any) -> None:
+    error = assert_error(anonymous_api.get("/api/v1/apps/", {"status": "bogus"}), 400, field="status")
+    assert "bogus" in " ".join(error["fields"]["status"])

@@ -163,3 +163,27 @@ def test_deleting_an_entry_is_refused_on_postgresql(st_mary: Party) -> None:
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM marketplace_auditentry WHERE id = %s", [entry.pk])
     assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_the_other_party_sees_what_happened_but_not_who_of_theirs_did_it(st_mary, radiant) -> None:
+    from apps.provisioning.models import Deployment
+    from marketplace.audit import audit_record
+    from marketplace.principal import Principal, PrincipalKind, Role
+    from tests.catalog.factories import publish_listing
+
+    listing = publish_listing(vendor=radiant.organization)
+    deployment = Deployment.objects.create(
+        provider=st_mary.organization, vendor=radiant.organization, listing=listing,
+        offering=listing.offerings.get(), region="eu-central", backend="sandbox",
+    )
+    actor = Principal(
+        kind=PrincipalKind.MEMBER, label=st_mary.member.email, organization=st_mary.organization,
+        role=Role.MEMBER, user=st_mary.member,
+    )
+    audit_record(actor=actor, action="provisioning.deployment.test", target=deployment,
+                 organization=st_mary.organization, counterparty=radiant.organization)
+    mine = st_mary.api("admin").get("/api/v1/audit-log/", {"action": "provisioning.deployment.test"}).json()
+    theirs = radiant.api("admin").get("/api/v1/audit-log/", {"action": "provisioning.deployment.test"}).json()
+    assert mine["results"][0]["actor_label"] == st_mary.member.email
+    assert theirs["results"][0]["actor_label"] == "the other party"
+    assert theirs["results"][0]["client_address"] is None

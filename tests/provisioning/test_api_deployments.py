@@ -337,3 +337,19 @@ def test_a_retried_step_is_one_line_of_the_log_with_its_attempts(
     assert list(steps.values_list("name", flat=True)) == CLOUD_STEPS
     assert set(steps.values_list("attempts", flat=True)) == {2}
     assert trial.status == Trial.Status.ACTIVE
+
+
+def test_retry_is_only_for_failed_deployments(st_mary: Any, radiant: Any) -> None:
+    from apps.provisioning.models import Deployment
+    from tests.catalog.factories import publish_listing
+    from tests.factories import OrganizationFactory  # noqa: F401
+
+    listing = publish_listing(vendor=radiant.organization)
+    offering = listing.offerings.get()
+    deployment = Deployment.objects.create(
+        provider=st_mary.organization, vendor=radiant.organization, listing=listing, offering=offering,
+        region="eu-central", backend="sandbox", status=Deployment.Status.PENDING,
+    )
+    response = radiant.api("member").post(f"/api/v1/deployments/{deployment.public_id}/retry/")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "invalid_transition"

@@ -381,7 +381,8 @@ class SearchQuerySerializer(serializers.Serializer):
     """The query string of GET /api/v1/apps/ (repeat a filter for OR)."""
 
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
+    # "rating" is accepted now and orders by name until reviews exist.
+    ordering = serializers.ChoiceField(choices=[*ORDERINGS, "rating"], required=False)
     status = serializers.ListField(child=serializers.ChoiceField(choices=Listing.Status.choices), required=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -12,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404 as drf_get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +22,7 @@ from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
-from marketplace.errors import Forbidden, ValidationFailed
+from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
 from marketplace.permissions import PublicReadOrAuthenticated
 from marketplace.principal import Principal, get_principal
@@ -144,7 +146,10 @@ class ListingViewSet(viewsets.GenericViewSet):
             raw["ordering"] = request.query_params["ordering"]
         query = s.SearchQuerySerializer(data=raw)
         if not query.is_valid():
-            raise ValidationFailed("Invalid search.", fields={k: [str(e) for e in v] for k, v in query.errors.items()})
+            fields: dict[str, list[str]] = {}
+            for name, messages in flatten_errors(query.errors).items():  # "status.0" -> "status"
+                fields.setdefault(name.split(".")[0], []).extend(messages)
+            raise ValidationFailed("Invalid search.", fields=fields)
         filters: dict[str, list[str]] = {}
         for facet in FACETS:
             values = [v.strip() for v in request.query_params.getlist(facet) if v.strip()][:50]
@@ -396,7 +401,7 @@ class VersionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveMo
         their entitlements."""
         if not self.vendor_side:
             raise Forbidden("Artifacts are delivered to entitled sites, not downloaded from the catalog.")
-        stored = get_object_or_404(Artifact, version=self.get_object(), public_id=artifact)
+        stored = drf_get_object_or_404(Artifact, version=self.get_object(), public_id=artifact)
         return _download(stored)
 
 
@@ -418,11 +423,12 @@ class DocumentViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
 
     @extend_schema(request={"multipart/form-data": s.DocumentInputSerializer}, responses={201: s.DocumentSerializer})
     def create(self, request: Request, listing_slug: str) -> Response:
+        payload = request.data if isinstance(request.data, Mapping) else {}
         data = s.DocumentInputSerializer(
             data={
-                "kind": request.data.get("kind"),
-                "title": request.data.get("title", ""),
-                "visibility": request.data.get("visibility") or Document.Visibility.PUBLIC,
+                "kind": payload.get("kind"),
+                "title": payload.get("title", ""),
+                "visibility": payload.get("visibility") or Document.Visibility.PUBLIC,
                 "file": request.FILES.get("file"),
             }
         )

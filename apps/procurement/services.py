@@ -26,7 +26,7 @@ from marketplace.notifications import email_queue
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
-from marketplace.transitions import transition_check
+from marketplace.transitions import transition_check, transition_record
 
 T = Trial.Status
 TRIAL_TRANSITIONS: dict[str, set[str]] = {
@@ -66,26 +66,20 @@ def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = ""
     for name, value in fields.items():
         setattr(trial, name, value)
     trial.save()
-    audit_record(
+    transition_record(
         actor=actor,
+        obj=trial,
         action=f"procurement.trial.{target}",
-        target=trial,
+        event=f"trial.{target}",
+        old_status=old,
+        new_status=target,
         organization=trial.provider,
         counterparty=trial.vendor,
-        old={"status": old},
-        new={"status": target, **({"reason": reason} if reason else {})},
-    )
-    event_emit(
-        type=f"trial.{target}",
-        subject=trial,
-        organization=trial.provider,
-        counterparty=trial.vendor,
+        reason=reason,
         data={
             "trial": str(trial.public_id),
             "listing": trial.listing.slug,
             "offering": str(trial.offering.public_id),
-            "status": target,
-            **({"reason": reason} if reason else {}),
             **({"deployment": str(trial.deployment.public_id)} if trial.deployment_id else {}),
         },
     )

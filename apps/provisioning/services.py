@@ -31,7 +31,7 @@ from marketplace.events import event_emit
 from marketplace.outbox import outbox_enqueue
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
-from marketplace.transitions import transition_check
+from marketplace.transitions import transition_check, transition_record
 
 logger = logging.getLogger(__name__)
 D = Deployment.Status
@@ -84,26 +84,17 @@ def _transition(deployment: Deployment, target: str, *, actor: Principal, reason
     if target == D.DEPROVISIONED:
         deployment.deprovisioned_at = now
     deployment.save()
-    audit_record(
+    transition_record(
         actor=actor,
+        obj=deployment,
         action=f"provisioning.deployment.{target}",
-        target=deployment,
+        event=f"deployment.{target}",
+        old_status=old,
+        new_status=target,
         organization=deployment.provider,
         counterparty=deployment.vendor,
-        old={"status": old},
-        new={"status": target, **({"reason": reason} if reason else {})},
-    )
-    event_emit(
-        type=f"deployment.{target}",
-        subject=deployment,
-        organization=deployment.provider,
-        counterparty=deployment.vendor,
-        data={
-            "deployment": str(deployment.public_id),
-            "listing": deployment.listing.slug,
-            "status": target,
-            **({"reason": reason} if reason else {}),
-        },
+        reason=reason,
+        data={"deployment": str(deployment.public_id), "listing": deployment.listing.slug},
     )
     deployment_status_changed.send(
         sender=Deployment, deployment=deployment, old_status=old, new_status=target, actor=actor

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from apps.organizations.models import Organization
@@ -94,6 +94,11 @@ class Listing(PublicIdModel):
     # Denormalized facet values of the offerings and plans, for filters without joins.
     deployment_modes = models.CharField(max_length=60, blank=True, editable=False)
     pricing_models = models.CharField(max_length=80, blank=True, editable=False)
+    # The vendor's end-user license agreement version that buyers accept (orders record it).
+    eula_version = models.CharField(max_length=20, default="1.0")
+    # Kept by the review service under the listing's row lock (recomputed from the rows).
+    rating_average = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True, editable=False)
+    rating_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ("name",)
@@ -324,3 +329,25 @@ class ListingFacet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.facet}={self.value}"
+
+
+class Review(PublicIdModel):
+    """A customer organization's rating of a listing: one per organization, only by
+    organizations that had a trial or a subscription of it."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="reviews")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="reviews")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    title = models.CharField(max_length=120, blank=True)
+    body = models.TextField(blank=True, max_length=4000)
+    author = models.CharField(max_length=200, blank=True, help_text="Who posted it, as shown.")
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=["listing", "organization"], name="review_one_per_organization"),
+            models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for {self.listing.name} by {self.organization.name}"

@@ -37,7 +37,7 @@ CLOSED_VALUES = {
     "deployment_mode": set(Offering.Mode.values),
     "pricing_model": set(Plan.PricingModel.values),
 }
-ORDERINGS = ("relevance", "name", "newest")
+ORDERINGS = ("relevance", "name", "newest", "rating")
 MAX_QUERY_LENGTH = 200
 MAX_FUZZY_IDS = 20_000
 
@@ -182,6 +182,8 @@ def _ordered(queryset: QuerySet[Listing], params: SearchParams) -> QuerySet[List
         return queryset.annotate(rank=rank).order_by("-rank", "name", "id")
     if ordering == "newest":
         return queryset.order_by(F("published_at").desc(nulls_last=True), "-created_at", "id")
+    if ordering == "rating":
+        return queryset.order_by(F("rating_average").desc(nulls_last=True), "-rating_count", "name", "id")
     return queryset.order_by("name", "id")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -28,6 +29,7 @@ from apps.catalog.models import (
     Offering,
     Plan,
     RegulatoryClearance,
+    Review,
     Screenshot,
     Specialty,
     Standard,
@@ -52,6 +54,7 @@ FACT_FIELDS = (
     "security_certifications",
     "support_email",
     "support_url",
+    "eula_version",
 )
 TERM_MODELS: dict[str, type] = {
     "categories": Category,
@@ -528,9 +531,10 @@ def offering_create(*, listing: Listing, actor: Principal, data: dict[str, Any])
 def _ensure_still_buyable(listing: Listing) -> None:
     """A live listing keeps at least one active plan on an active offering (raised inside the
     transaction, so the deactivation is rolled back)."""
-    if listing.status in (S.PUBLISHED, S.SUSPENDED) and not Plan.objects.filter(
-        offering__listing=listing, offering__is_active=True, is_active=True
-    ).exists():
+    if (
+        listing.status in (S.PUBLISHED, S.SUSPENDED)
+        and not Plan.objects.filter(offering__listing=listing, offering__is_active=True, is_active=True).exists()
+    ):
         raise Conflict(
             "A live listing keeps at least one active plan; add another before deactivating this one.",
             code="last_plan",
@@ -961,3 +965,63 @@ def term_renamed(*, term: Any) -> None:
     field = next(name for name, model in TERM_MODELS.items() if isinstance(term, model))
     for listing in Listing.objects.filter(**{field: term}).only("pk"):
         listing_refresh_index(listing=listing)
+
+
+# --- reviews -----------------------------------------------------------------------------------
+
+
+def review_post(*, listing: Listing, actor: Principal, rating: int, title: str = "", body: str = "") -> Review:
+    """A customer organization (member+) rates a listing it had a trial or a subscription of,
+    once. The listing's average and count are recomputed under its row lock, so concurrent
+    reviews never lose one. Raises Forbidden (never used it), Conflict (already reviewed)."""
+    from apps.procurement.selectors import organization_has_used_listing
+    from marketplace.patient_data import guard_patient_data
+
+    organization = actor.organization
+    if organization is None or not actor.has_role(Role.MEMBER):
+        raise Forbidden("Members of a customer organization review apps.")
+    if organization.pk == listing.vendor_id:
+        raise Forbidden("Vendors do not review their own apps.", code="own_listing")
+    if not organization_has_used_listing(organization_id=organization.pk, listing_id=listing.pk):
+        raise Forbidden(
+            "Only organizations that had a trial or a subscription of this app may review it.", code="not_a_customer"
+        )
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValidationFailed.for_field("rating", "A rating from 1 to 5.")
+    guard_patient_data({"title": title, "body": body})
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().get(pk=listing.pk)
+        if Review.objects.filter(listing=listing, organization=organization).exists():
+            raise Conflict("Your organization has already reviewed this app.", code="already_reviewed")
+        try:
+            with transaction.atomic():
+                review = Review.objects.create(
+                    listing=listing,
+                    organization=organization,
+                    rating=rating,
+                    title=title.strip(),
+                    body=body.strip(),
+                    author=f"{actor.label} ({organization.name})"[:200],
+                )
+        except IntegrityError:
+            raise Conflict("Your organization has already reviewed this app.", code="already_reviewed") from None
+        figures = Review.objects.filter(listing=listing).aggregate(average=Avg("rating"), count=Count("id"))
+        listing.rating_average = Decimal(str(figures["average"])).quantize(Decimal("0.01"))
+        listing.rating_count = figures["count"]
+        listing.save(update_fields=["rating_average", "rating_count", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="catalog.review.posted",
+            target=review,
+            organization=organization,
+            counterparty=listing.vendor,
+            new={"rating": rating, "listing": listing.slug},
+        )
+        event_emit(
+            type="review.posted",
+            subject=review,
+            organization=organization,
+            counterparty=listing.vendor,
+            data={"review": str(review.public_id), "listing": listing.slug, "rating": rating},
+        )
+    return review

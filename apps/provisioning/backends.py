@@ -56,6 +56,8 @@ class ProvisionerBackend(Protocol):
 
     def suspend(self, deployment: Deployment, *, idempotency_key: str) -> None: ...
 
+    def resume(self, deployment: Deployment, *, idempotency_key: str) -> None: ...
+
 
 class SandboxBackend:
     """Simulates provisioning with real waits, records each effective call once per key, and
@@ -131,6 +133,11 @@ class SandboxBackend:
     def suspend(self, deployment: Deployment, *, idempotency_key: str) -> None:
         SandboxCall.objects.get_or_create(
             idempotency_key=idempotency_key, defaults={"operation": "suspend", "deployment": deployment}
+        )
+
+    def resume(self, deployment: Deployment, *, idempotency_key: str) -> None:
+        SandboxCall.objects.get_or_create(
+            idempotency_key=idempotency_key, defaults={"operation": "resume", "deployment": deployment}
         )
 
 

@@ -221,6 +221,53 @@ def deployment_deprovision(*, deployment: Deployment, actor: Principal, reason: 
     return deployment
 
 
+BACKEND_CALL_TASK = "provisioning.backend_call"
+
+
+def _set_suspended(deployment: Deployment, *, suspended: bool, actor: Principal, reason: str) -> Deployment:
+    target = D.SUSPENDED if suspended else D.ACTIVE
+    with transaction.atomic():
+        deployment = _lock(deployment.pk)
+        if _transition(deployment, target, actor=actor, reason=reason):
+            # The backend is told after commit; the key makes a repeated delivery one effect.
+            operation = "suspend" if suspended else "resume"
+            outbox_enqueue(
+                task_name=BACKEND_CALL_TASK,
+                kwargs={
+                    "deployment_id": deployment.pk,
+                    "operation": operation,
+                    "idempotency_key": f"{deployment.public_id}:{operation}:{timezone.now().timestamp():.6f}",
+                },
+                queue="provisioning",
+            )
+    deployment.refresh_from_db()
+    return deployment
+
+
+def deployment_suspend(*, deployment: Deployment, actor: Principal, reason: str = "") -> Deployment:
+    """Suspend an active deployment (a subscription's suspension; the system or operators)."""
+    _require_side(deployment, actor, sides=set(), role=Role.ADMIN)
+    return _set_suspended(deployment, suspended=True, actor=actor, reason=reason)
+
+
+def deployment_resume(*, deployment: Deployment, actor: Principal, reason: str = "") -> Deployment:
+    """Resume a suspended deployment."""
+    _require_side(deployment, actor, sides=set(), role=Role.ADMIN)
+    return _set_suspended(deployment, suspended=False, actor=actor, reason=reason)
+
+
+def deployment_backend_call(*, deployment_id: int, operation: str, idempotency_key: str) -> str:
+    """Tell the backend a deployment was suspended or resumed, if it still is (a later change
+    wins: a resume after a suspend makes the pending suspend call moot)."""
+    deployment = Deployment.objects.select_related("listing").get(pk=deployment_id)
+    wanted = D.SUSPENDED if operation == "suspend" else D.ACTIVE
+    if deployment.status != wanted:
+        return "skipped"
+    backend = backend_for(deployment.backend)
+    getattr(backend, operation)(deployment, idempotency_key=idempotency_key)
+    return "done"
+
+
 def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTEM) -> None:
     with transaction.atomic():
         deployment = _lock(deployment_id)

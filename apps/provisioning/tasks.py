@@ -6,7 +6,12 @@ from celery import shared_task
 from celery.exceptions import MaxRetriesExceededError
 
 from apps.provisioning.backends import TransientProvisioningError
-from apps.provisioning.services import deployment_advance, deployment_fail, deployment_reconcile
+from apps.provisioning.services import (
+    deployment_advance,
+    deployment_backend_call,
+    deployment_fail,
+    deployment_reconcile,
+)
 
 
 @shared_task(
@@ -33,3 +38,21 @@ def advance_deployment(self, *, deployment_id: int) -> str:  # type: ignore[no-u
 @shared_task(name="provisioning.reconcile", acks_late=True, soft_time_limit=50, time_limit=60)
 def reconcile() -> dict[str, int]:
     return deployment_reconcile()
+
+
+@shared_task(
+    bind=True,
+    name="provisioning.backend_call",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=8,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def backend_call(self, *, deployment_id: int, operation: str, idempotency_key: str) -> str:  # type: ignore[no-untyped-def]
+    try:
+        return deployment_backend_call(
+            deployment_id=deployment_id, operation=operation, idempotency_key=idempotency_key
+        )
+    except TransientProvisioningError as exc:
+        raise self.retry(countdown=min(2**self.request.retries, 60) + random.uniform(0, 1)) from exc  # noqa: S311

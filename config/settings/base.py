@@ -258,6 +258,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "marketplace.idempotency_purge", "schedule": 3600.0},
     "provisioning-reconcile": {"task": "provisioning.reconcile", "schedule": 60.0},
     "trials-sweep": {"task": "procurement.trials_sweep", "schedule": 300.0},
+    "quotes-sweep": {"task": "procurement.quotes_sweep", "schedule": 300.0},
+    "subscriptions-sweep": {"task": "procurement.subscriptions_sweep", "schedule": 300.0},
 }
 # Outbox rows older than this without a confirmed dispatch are sent again by the reconciler.
 MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS = 30
@@ -274,6 +276,19 @@ MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISI
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.
 MARKETPLACE_TRIAL_REMINDER_DAYS = [int(d) for d in env_list("MARKETPLACE_TRIAL_REMINDER_DAYS", "7,1")]
+# A trial's license is issued at approval and stays valid for the trial's days plus this allowance
+# for setting it up (the trial's own end is enforced by expiry and revocation).
+MARKETPLACE_TRIAL_LICENSE_SETUP_DAYS = int(os.environ.get("MARKETPLACE_TRIAL_LICENSE_SETUP_DAYS", "7"))
+# Versions of the platform's data processing agreement and business associate agreement that
+# buyers accept (the EULA version is each listing's own).
+MARKETPLACE_TERMS_VERSIONS = {
+    "dpa": os.environ.get("MARKETPLACE_DPA_VERSION", "2026-01"),
+    "baa": os.environ.get("MARKETPLACE_BAA_VERSION", "2026-01"),
+}
+# License signing keys live in the database, their private halves encrypted with this key
+# (Fernet, derived by SHA-256). Set it from a secrets mount in production; without it the
+# Django secret key is used.
+MARKETPLACE_LICENSE_KEY_ENCRYPTION_KEY = os.environ.get("MARKETPLACE_LICENSE_KEY_ENCRYPTION_KEY", "")
 
 # --- Files ----------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -17,6 +17,7 @@ from apps.catalog.models import (
     Offering,
     Plan,
     RegulatoryClearance,
+    Review,
     Screenshot,
     Version,
 )
@@ -68,6 +69,7 @@ class ListingSummarySerializer(serializers.ModelSerializer):
     pricing_models = serializers.SerializerMethodField()
     regulatory = serializers.SerializerMethodField()
     logo_url = serializers.SerializerMethodField()
+    rating = serializers.SerializerMethodField()
 
     class Meta:
         model = Listing
@@ -83,8 +85,22 @@ class ListingSummarySerializer(serializers.ModelSerializer):
             "regulatory",
             "processes_patient_data",
             "logo_url",
+            "rating",
             "published_at",
         )
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "average": {"type": "string", "nullable": True, "description": "1.00-5.00; null without reviews"},
+                "count": {"type": "integer"},
+            },
+        }
+    )
+    def get_rating(self, listing: Listing) -> dict[str, Any]:
+        average = listing.rating_average
+        return {"average": f"{average:.2f}" if average is not None else None, "count": listing.rating_count}
 
     def get_deployment_modes(self, listing: Listing) -> list[str]:
         return _csv(listing.deployment_modes)
@@ -269,6 +285,7 @@ class ListingDetailSerializer(ListingSummarySerializer):
     documents = serializers.SerializerMethodField()
     screenshots = ScreenshotSerializer(many=True)
     review_reason = serializers.SerializerMethodField()
+    terms = serializers.SerializerMethodField()
 
     class Meta(ListingSummarySerializer.Meta):
         fields = (
@@ -285,6 +302,8 @@ class ListingDetailSerializer(ListingSummarySerializer):
             "security_certifications",
             "support_email",
             "support_url",
+            "eula_version",
+            "terms",
             "offerings",
             "versions",
             "documents",
@@ -294,6 +313,21 @@ class ListingDetailSerializer(ListingSummarySerializer):
             "created_at",
             "updated_at",
         )
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"kind": {"type": "string"}, "title": {"type": "string"}, "version": {"type": "string"}},
+            },
+        }
+    )
+    def get_terms(self, listing: Listing) -> list[dict[str, str]]:
+        """The agreements a buyer accepts (send them back as `accepted_terms` when buying)."""
+        from apps.procurement.services import terms_required
+
+        return terms_required(listing)
 
     def get_description_html(self, listing: Listing) -> str:
         return render_markdown(listing.description)
@@ -331,6 +365,11 @@ class ListingInputSerializer(serializers.Serializer):
     )
     support_email = serializers.EmailField(required=False, allow_blank=True)
     support_url = serializers.URLField(required=False, allow_blank=True)
+    eula_version = serializers.RegexField(
+        r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,19}$",
+        required=False,
+        help_text="The version of your end-user license agreement buyers accept, e.g. 2.1.",
+    )
 
 
 class ListingUpdateSerializer(ListingInputSerializer):
@@ -381,9 +420,28 @@ class SearchQuerySerializer(serializers.Serializer):
     """The query string of GET /api/v1/apps/ (repeat a filter for OR)."""
 
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    # "rating" is accepted now and orders by name until reviews exist.
-    ordering = serializers.ChoiceField(choices=[*ORDERINGS, "rating"], required=False)
+    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False)
     status = serializers.ListField(child=serializers.ChoiceField(choices=Listing.Status.choices), required=False)
 
 
 FACET_NAMES = FACETS
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    listing = serializers.SlugField(source="listing.slug", read_only=True)
+    organization = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = ("id", "listing", "organization", "rating", "title", "body", "author", "created_at")
+
+    @extend_schema_field({"type": "object", "properties": {"slug": {"type": "string"}, "name": {"type": "string"}}})
+    def get_organization(self, review: Review) -> dict[str, str]:
+        return {"slug": review.organization.slug, "name": review.organization.name}
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    title = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    body = serializers.CharField(max_length=4000, required=False, allow_blank=True)

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
-from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Version
+from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
@@ -515,3 +515,29 @@ class RevisionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         return Response(
             s.RevisionSerializer(services.revision_withdraw(revision=self.get_object(), actor=self.principal)).data
         )
+
+
+class ReviewViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Ratings and reviews by customer organizations: public to read; organizations that had a
+    trial or a subscription of the app post one each."""
+
+    serializer_class = s.ReviewSerializer
+    queryset = Review.objects.none()
+    http_method_names = ["get", "post", "head", "options"]
+    filterset_fields = ("rating",)
+
+    def get_queryset(self) -> QuerySet[Review]:
+        return self.listing.reviews.select_related("organization", "listing")
+
+    @extend_schema(request=s.ReviewInputSerializer, responses={201: s.ReviewSerializer})
+    def create(self, request: Request, listing_slug: str) -> Response:
+        if self.principal.organization is None:
+            raise Forbidden("Act for a customer organization to review apps.")
+
+        def _create() -> Response:
+            data = s.ReviewInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            review = services.review_post(listing=self.listing, actor=self.principal, **data.validated_data)
+            return Response(s.ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+        return idempotent_create(request, _create)

@@ -15,14 +15,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.catalog.models import Listing, Offering, Plan
-from apps.organizations.models import Membership, Organization, Site
+from apps.organizations.models import Organization, Site
 from apps.procurement.models import Trial
+from apps.procurement.services.common import notify_members
+from apps.procurement.services.licenses import license_issue_for_trial, licenses_revoke_where
 from apps.provisioning.models import Deployment
 from apps.provisioning.services import deployment_create, deployment_deprovision
 from marketplace.audit import audit_record
 from marketplace.errors import Conflict, Forbidden, ValidationFailed
 from marketplace.events import event_emit
-from marketplace.notifications import email_queue
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
@@ -41,15 +42,6 @@ TRIAL_TRANSITIONS: dict[str, set[str]] = {
     T.CONVERTED: set(),
     T.CANCELLED: set(),
 }
-
-
-def _notify(organization: Organization, *, subject: str, body: str) -> None:
-    """E-mail every member of an organization (ids and links only, never patient data)."""
-    emails = Membership.objects.filter(organization=organization, user__is_active=True).values_list(
-        "user__email", flat=True
-    )
-    for email in sorted(set(emails)):
-        email_queue(to=email, subject=subject, body=body)
 
 
 def _link(trial: Trial) -> str:
@@ -211,7 +203,7 @@ def trial_request(
         if plan.trial_auto_approve:
             _approve(trial, actor=SYSTEM)
         else:
-            _notify(
+            notify_members(
                 listing.vendor,
                 subject=f"Trial request for {listing.name}",
                 body=f"{provider.name} requests a {plan.trial_days}-day trial of {listing.name} "
@@ -231,7 +223,8 @@ def _approve(trial: Trial, *, actor: Principal) -> None:
         actor=actor,
     )
     _transition(trial, T.APPROVED, actor=actor, approved_at=timezone.now(), deployment=deployment)
-    _notify(
+    license_issue_for_trial(trial=trial, actor=actor)
+    notify_members(
         trial.provider,
         subject=f"Your trial of {trial.listing.name} is approved",
         body=f"The trial is being set up now; watch its progress: {_link(trial)}",
@@ -263,7 +256,7 @@ def trial_decline(*, trial: Trial, actor: Principal, reason: str) -> Trial:
         if _transition(
             trial, T.DECLINED, actor=actor, reason=reason, decision_reason=reason[:2000], ended_at=timezone.now()
         ):
-            _notify(
+            notify_members(
                 trial.provider,
                 subject=f"Your trial of {trial.listing.name} was declined",
                 body=f"The vendor declined the trial: {reason}\n\n{_link(trial)}",
@@ -279,7 +272,7 @@ def trial_cancel(*, trial: Trial, actor: Principal, reason: str = "") -> Trial:
         trial = _lock(trial)
         if _transition(trial, T.CANCELLED, actor=actor, reason=reason.strip(), ended_at=timezone.now()):
             _end_deployment(trial, reason="The trial was cancelled.")
-            _notify(
+            notify_members(
                 trial.vendor,
                 subject=f"Trial of {trial.listing.name} cancelled",
                 body=f"{trial.provider.name} cancelled the trial.\n\n{_link(trial)}",
@@ -288,6 +281,8 @@ def trial_cancel(*, trial: Trial, actor: Principal, reason: str = "") -> Trial:
 
 
 def _end_deployment(trial: Trial, *, reason: str) -> None:
+    """Remove what a trial that ended set up, and revoke its license."""
+    licenses_revoke_where(trial=trial, reason=reason)
     deployment = trial.deployment
     if deployment is None:
         return
@@ -308,7 +303,8 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: P
     D = Deployment.Status
     if new_status == D.DEPROVISIONING:
         _transition(trial, T.CANCELLED, actor=actor, reason="The deployment was removed.", ended_at=timezone.now())
-        _notify(
+        licenses_revoke_where(trial=trial, reason="The trial's deployment was removed.")
+        notify_members(
             trial.vendor,
             subject=f"Trial of {trial.listing.name} cancelled",
             body=f"The trial's deployment was removed, so the trial ended.\n\n{_link(trial)}",
@@ -319,7 +315,7 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: P
     elif new_status == D.ACTIVE and trial.status in (T.APPROVED, T.PROVISIONING, T.FAILED):
         now = timezone.now()
         _transition(trial, T.ACTIVE, actor=SYSTEM, started_at=now, ends_at=now + timedelta(days=trial.days))
-        _notify(
+        notify_members(
             trial.provider,
             subject=f"Your trial of {trial.listing.name} is ready",
             body=f"It runs until {trial.ends_at:%Y-%m-%d}.\n\n{_link(trial)}",
@@ -327,7 +323,7 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: P
     elif new_status == D.FAILED and trial.status in (T.APPROVED, T.PROVISIONING):
         _transition(trial, T.FAILED, actor=SYSTEM, reason=deployment.failure_reason)
         for party in (trial.provider, trial.vendor):
-            _notify(
+            notify_members(
                 party,
                 subject=f"Setting up the trial of {trial.listing.name} failed",
                 body=f"Reason: {deployment.failure_reason}\n\nRetry or cancel: {_link(trial)}",
@@ -344,7 +340,7 @@ def trials_sweep(*, now: Any = None) -> dict[str, int]:
             if trial.status == T.ACTIVE and trial.ends_at and trial.ends_at <= now:
                 _transition(trial, T.EXPIRED, actor=SYSTEM, ended_at=now)
                 _end_deployment(trial, reason="The trial ended.")
-                _notify(
+                notify_members(
                     trial.provider,
                     subject=f"Your trial of {trial.listing.name} has ended",
                     body=f"It was removed. To keep using it, request a quote or buy a plan.\n\n{_link(trial)}",
@@ -370,10 +366,23 @@ def trials_sweep(*, now: Any = None) -> dict[str, int]:
                 counterparty=trial.vendor,
                 data={"trial": str(trial.public_id), "ends_at": trial.ends_at.isoformat(), "days_left": min(due)},
             )
-            _notify(
+            notify_members(
                 trial.provider,
                 subject=f"Your trial of {trial.listing.name} ends in {min(due)} day(s)",
                 body=f"It ends on {trial.ends_at:%Y-%m-%d %H:%M} UTC.\n\n{_link(trial)}",
             )
             counts["reminded"] += 1
     return counts
+
+
+def trial_mark_converted(*, trial: Trial, actor: Principal) -> None:
+    """Inside the order's transaction (trial locked): the trial becomes `converted`; its running
+    deployment now serves the subscription, and its trial license is replaced by the
+    entitlement's."""
+    if _transition(trial, T.CONVERTED, actor=actor, ended_at=timezone.now()):
+        licenses_revoke_where(trial=trial, reason="The trial was converted to a subscription.")
+        notify_members(
+            trial.vendor,
+            subject=f"Trial of {trial.listing.name} converted",
+            body=f"{trial.provider.name} bought after the trial; the deployment keeps running.\n\n{_link(trial)}",
+        )

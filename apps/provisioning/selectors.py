@@ -14,8 +14,8 @@ STEP_LOG_ORDER = Case(
 def deployments_visible_to(*, principal: Principal) -> QuerySet[Deployment]:
     """Deployments the caller's organization is a party to (provider or vendor); operators all."""
     return scope_queryset(
-        Deployment.objects.select_related("provider", "vendor", "listing", "offering", "plan", "site").prefetch_related(
-            Prefetch("steps", queryset=DeploymentStep.objects.order_by(STEP_LOG_ORDER, "position"))
-        ),
+        Deployment.objects.select_related(
+            "provider", "vendor", "listing", "offering", "plan", "site", "trial", "entitlement__subscription"
+        ).prefetch_related(Prefetch("steps", queryset=DeploymentStep.objects.order_by(STEP_LOG_ORDER, "position"))),
         principal,
     )

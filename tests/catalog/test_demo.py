@@ -34,6 +34,18 @@ class TestCatalogDemo(TestCase):
         seed_demo()
         cls.published = seed_catalog_demo()
 
+    def test_the_quote_inbox_has_a_request_and_an_answered_quote(self) -> None:
+        from apps.procurement.demo import seed_procurement_demo
+        from apps.procurement.models import QuoteRequest
+
+        assert seed_procurement_demo() == 2
+        statuses = sorted(QuoteRequest.objects.values_list("status", flat=True))
+        assert statuses == ["quoted", "requested"]
+        quoted = QuoteRequest.objects.get(status="quoted")
+        assert str(quoted.quotes.get().total) == "54500.00"
+        assert AuditEntry.objects.filter(action="procurement.quote.issued", actor_kind="member").exists()
+        assert seed_procurement_demo() == 0  # again: nothing new
+
     def test_seeding_again_changes_nothing(self) -> None:
         before = _counts()
         assert seed_catalog_demo() == self.published

@@ -38,6 +38,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
     steps = DeploymentStepSerializer(many=True)
     trial = serializers.SerializerMethodField()
+    subscription = serializers.SerializerMethodField()
 
     class Meta:
         model = Deployment
@@ -58,6 +59,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "external_id",
             "tenant_url",
             "trial",
+            "subscription",
             "activated_at",
             "deprovisioned_at",
             "created_at",
@@ -76,6 +78,12 @@ class DeploymentSerializer(serializers.ModelSerializer):
     def get_trial(self, deployment: Deployment) -> str | None:
         trial = getattr(deployment, "trial", None)
         return str(trial.public_id) if trial is not None else None
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_subscription(self, deployment: Deployment) -> str | None:
+        """The subscription it serves (a converted trial's deployment keeps serving it)."""
+        entitlement = getattr(deployment, "entitlement", None)
+        return str(entitlement.subscription.public_id) if entitlement is not None else None
 
 
 class DeprovisionSerializer(serializers.Serializer):

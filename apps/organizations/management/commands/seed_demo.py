@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.catalog.demo import seed_catalog_demo
 from apps.organizations.demo import DEMO_PASSWORD, seed_demo
+from apps.procurement.demo import seed_procurement_demo
 
 
 class Command(BaseCommand):
@@ -22,7 +23,10 @@ class Command(BaseCommand):
             raise CommandError("seed_demo refuses to run with DEBUG off: its credentials are public.")
         result = seed_demo()
         published = seed_catalog_demo()
-        self.stdout.write(self.style.SUCCESS(f"Demo data is loaded: {published} published listings."))
+        quotes = seed_procurement_demo()
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data is loaded: {published} published listings, {quotes} new quote requests.")
+        )
         login_url = f"{settings.MARKETPLACE_BASE_URL}/accounts/login/"
         self.stdout.write(f"\nSign in at {login_url} with password: {DEMO_PASSWORD}")
         for login in result.logins:

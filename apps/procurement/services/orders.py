@@ -512,6 +512,14 @@ def subscription_resume(*, subscription: Subscription, actor: Principal, reason:
     reason = _require_reason(reason)
     with transaction.atomic():
         subscription = _lock_subscription(subscription)
+        if subscription.status != S.ACTIVE:
+            # Only a suspended subscription resumes: pending_fulfillment -> active is fulfillment's.
+            transition_check(
+                what="the subscription",
+                current=subscription.status,
+                target=S.ACTIVE,
+                allowed={S.SUSPENDED: {S.ACTIVE}},
+            )
         if _transition_subscription(subscription, S.ACTIVE, actor=actor, reason=reason):
             for deployment in _deployments(subscription):
                 if deployment.status == Deployment.Status.SUSPENDED:
@@ -558,9 +566,12 @@ def subscription_cancel(*, subscription: Subscription, actor: Principal, reason:
     return subscription
 
 
-def _renew(subscription: Subscription, *, now: datetime) -> None:
+def _renew(subscription: Subscription) -> None:
     start = subscription.current_period_end
-    end = add_months(start, subscription.term_months)
+    # Counted from the first period's start, so a term that began on the 31st ends on the last
+    # day of each short month and returns to the 31st afterwards (no drift).
+    anchor = subscription.order.accepted_at
+    end = add_months(anchor, subscription.term_months * (subscription.renewals + 2))
     subscription.current_period_start, subscription.current_period_end = start, end
     subscription.renewals += 1
     subscription.save(update_fields=["current_period_start", "current_period_end", "renewals", "updated_at"])
@@ -611,7 +622,7 @@ def subscriptions_sweep(*, now: datetime | None = None) -> dict[str, int]:
                 continue
             if subscription.auto_renew:
                 while subscription.current_period_end <= now:  # catch up if beat was down for a term
-                    _renew(subscription, now=now)
+                    _renew(subscription)
                 counts["renewed"] += 1
             else:
                 _transition_subscription(subscription, S.EXPIRED, actor=SYSTEM, reason="The term ended.", ended_at=now)

@@ -44,6 +44,7 @@ __all__ = [
     "OutboundResponse",
     "OutboundResponseTooLarge",
     "OutboundTransientError",
+    "check_outbound_url",
     "outbound_request",
 ]
 
@@ -166,6 +167,20 @@ def outbound_request(
 
 # --------------------------------------------------------------------------
 # Validation of the request
+
+
+def check_outbound_url(url: str, *, allow_private: bool | None = None) -> None:
+    """Check a URL a third party registers (a fulfillment endpoint, a webhook) against the same
+    rules `outbound_request` applies when sending: scheme, no userinfo, and every address the
+    host resolves to now. Raises OutboundRefused with a message for people; a name that does not
+    resolve is refused too (it could not be called either)."""
+    if allow_private is None:
+        allow_private = bool(getattr(settings, "MARKETPLACE_ALLOW_PRIVATE_OUTBOUND", False))
+    _scheme, host, port, _target = _parse_url(url, allow_private=allow_private)
+    try:
+        _resolve_and_check(host, port, allow_private=allow_private)
+    except OutboundTransientError as exc:
+        raise OutboundRefused(str(exc)) from exc
 
 
 def _check_method(method: str) -> str:

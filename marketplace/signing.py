@@ -39,6 +39,7 @@ __all__ = [
     "generate_webhook_secret",
     "jws_sign",
     "jws_unverified_header",
+    "jws_unverified_payload",
     "jws_verify",
     "public_jwk",
     "standard_webhook_headers",
@@ -236,6 +237,19 @@ def jws_unverified_header(token: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise SignatureError("malformed JWS: header is not an object")
     return header
+
+
+def jws_unverified_payload(token: str) -> dict[str, Any]:
+    """Return the JSON payload of a compact JWS WITHOUT verifying it: only to find the key a
+    self-signed document (an agent's receipt) says it is signed with, which is then verified."""
+    jws_unverified_header(token)
+    try:
+        payload = json.loads(_b64url_decode(token.split(".")[1]))
+    except ValueError as exc:
+        raise SignatureError("malformed JWS: payload is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise SignatureError("malformed JWS: payload is not an object")
+    return payload
 
 
 def _find_jwk(jwks: Mapping[str, Any], kid: str) -> dict[str, Any]:

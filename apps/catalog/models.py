@@ -159,6 +159,10 @@ class Offering(PublicIdModel):
     requirement_disk_gb = models.PositiveIntegerField(null=True, blank=True)
     # Which provisioner backend deploys it (apps/provisioning/backends.py registers them).
     provisioner = models.CharField(max_length=40, default="sandbox")
+    # Vendor fulfillment (cloud and hybrid): where the platform sends provision/suspend/resume/
+    # deprovision requests, signed with the secret (Standard Webhooks, `whsec_...`).
+    fulfillment_url = models.URLField(max_length=500, blank=True)
+    fulfillment_secret = models.CharField(max_length=100, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
 
     class Meta:

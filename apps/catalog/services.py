@@ -1025,3 +1025,68 @@ def review_post(*, listing: Listing, actor: Principal, rating: int, title: str =
             data={"review": str(review.public_id), "listing": listing.slug, "rating": rating},
         )
     return review
+
+
+# --- fulfillment settings --------------------------------------------------------------------
+
+
+def offering_set_fulfillment(
+    *,
+    offering: Offering,
+    actor: Principal,
+    provisioner: str | None = None,
+    fulfillment_url: str | None = None,
+    rotate_secret: bool = False,
+    allowed_provisioners: Collection[str] = (),
+) -> tuple[Offering, str]:
+    """A vendor admin chooses how an offering is deployed (also on live offerings: these are
+    operations, not listing facts) and its fulfillment endpoint. Returns the offering and the new
+    secret when one was made (shown once). The URL is checked against the outbound rules at once,
+    so a vendor learns about a private or plain-http address now, not at the first order."""
+    from marketplace.outbound import OutboundRefused, check_outbound_url
+    from marketplace.signing import generate_webhook_secret
+
+    _require_vendor_side(offering.listing, actor, Role.ADMIN)
+    new_secret = ""
+    with transaction.atomic():
+        offering = Offering.objects.select_for_update().select_related("listing__vendor").get(pk=offering.pk)
+        old = {"provisioner": offering.provisioner, "fulfillment_url": offering.fulfillment_url}
+        if provisioner is not None:
+            if provisioner not in allowed_provisioners:
+                raise ValidationFailed.for_field(
+                    "provisioner", f"Choose one of: {', '.join(sorted(allowed_provisioners))}."
+                )
+            fits = {
+                Offering.Mode.CLOUD: {"sandbox", "vendor"},
+                Offering.Mode.ON_PREMISE: {"sandbox", "site_agent"},
+                Offering.Mode.HYBRID: {"sandbox", "hybrid", "site_agent"},
+            }[offering.mode]
+            if provisioner not in fits:
+                raise ValidationFailed.for_field(
+                    "provisioner", f"A {offering.mode} offering is deployed by: {', '.join(sorted(fits))}."
+                )
+            offering.provisioner = provisioner
+        if fulfillment_url is not None:
+            url = fulfillment_url.strip()
+            if url:
+                try:
+                    check_outbound_url(url)
+                except OutboundRefused as exc:
+                    raise ValidationFailed.for_field("fulfillment_url", str(exc)) from None
+            offering.fulfillment_url = url
+        if rotate_secret or (offering.fulfillment_url and not offering.fulfillment_secret):
+            new_secret = generate_webhook_secret()
+            offering.fulfillment_secret = new_secret
+        if offering.provisioner in ("vendor", "hybrid") and not offering.fulfillment_url:
+            raise ValidationFailed.for_field("fulfillment_url", "This provisioner calls your fulfillment endpoint.")
+        offering.save(update_fields=["provisioner", "fulfillment_url", "fulfillment_secret", "updated_at"])
+        new = {"provisioner": offering.provisioner, "fulfillment_url": offering.fulfillment_url}
+        audit_record(
+            actor=actor,
+            action="catalog.offering.fulfillment_changed",
+            target=offering,
+            organization=offering.listing.vendor,
+            old=old,
+            new={**new, "secret_rotated": bool(new_secret)},
+        )
+    return offering, new_secret

@@ -8,3 +8,10 @@ class ProcurementConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.procurement import receivers, tasks  # noqa: F401
+        from apps.procurement.services import licenses
+        from apps.provisioning.hooks import licensing
+
+        licensing.license_for = licenses.license_token_for_deployment
+        licensing.sign = lambda payload, typ: licenses.document_sign(payload, typ=typ)[0]
+        licensing.jwks = licenses.licensing_jwks
+        licensing.revocations = licenses.revocation_list

@@ -8,3 +8,9 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.provisioning import tasks  # noqa: F401  (registered for the outbox)
+        from apps.provisioning.backends import register_backend
+        from apps.provisioning.fulfillment import VendorFulfillmentBackend
+        from apps.provisioning.onprem import HybridBackend, SiteAgentBackend
+
+        for backend in (VendorFulfillmentBackend(), SiteAgentBackend(), HybridBackend()):
+            register_backend(backend)

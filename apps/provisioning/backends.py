@@ -41,6 +41,11 @@ class StepResult:
     message: str = ""
     external_id: str = ""
     tenant_url: str = ""
+    # The step waits for someone outside (the vendor's activate call, the site agent's report):
+    # it stays running and nothing is dispatched; `deployment_activate` finishes it.
+    wait: bool = False
+    # With `wait`, the deployment status to wait in (on premise: awaiting_agent).
+    wait_in: str = ""
 
 
 class ProvisionerBackend(Protocol):
@@ -142,6 +147,10 @@ class SandboxBackend:
 
 
 _BACKENDS: dict[str, ProvisionerBackend] = {"sandbox": SandboxBackend()}
+
+
+def register_backend(backend: ProvisionerBackend) -> None:
+    _BACKENDS[backend.name] = backend
 
 
 def backend_for(name: str) -> ProvisionerBackend:

@@ -106,3 +106,98 @@ class SandboxCall(models.Model):
 
     def __str__(self) -> str:
         return self.idempotency_key
+
+
+class EnrollmentToken(PublicIdModel):
+    """A one-time token that lets a site agent enroll for a site. Stored hashed; shown once (to
+    the provider admin who made it, or inside the installation bundle it was made for)."""
+
+    tenant_fields: ClassVar[tuple[str, ...]] = ("organization",)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="enrollment_tokens")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="enrollment_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    created_by = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    agent = models.ForeignKey("SiteAgent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"enrollment token {self.hint}… for {self.site.name}"
+
+
+class SiteAgent(PublicIdModel):
+    """A site agent enrolled for one site: it pulls the bundles that site is entitled to."""
+
+    tenant_fields: ClassVar[tuple[str, ...]] = ("organization",)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="site_agents")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=120)
+    credential_hash = models.CharField(max_length=64, blank=True, help_text="Empty for air-gapped agents.")
+    public_key = models.JSONField(null=True, blank=True, help_text="The agent's Ed25519 JWK (signs receipts).")
+    air_gapped = models.BooleanField(default=False)
+    agent_version = models.CharField(max_length=40, blank=True)
+    hostname = models.CharField(max_length=200, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.site.name}"
+
+
+class Bundle(PublicIdModel):
+    """An installation bundle built for an on-premise deployment: the version's artifacts, the
+    signed license, the revocation list and a signed manifest with the SHA-256 of every file."""
+
+    tenant_fields: ClassVar[tuple[str, ...]] = ("provider", "vendor")
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="bundles")
+    provider = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="bundles")
+    vendor = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="vendor_bundles")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="bundles")
+    version = models.CharField(max_length=60)
+    file = models.FileField(upload_to="bundles/%Y/%m/", max_length=300)
+    filename = models.CharField(max_length=200)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    manifest = models.TextField(help_text="The signed manifest (compact JWS).")
+    enrollment_token = models.ForeignKey(
+        EnrollmentToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="bundles"
+    )
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class AgentReport(models.Model):
+    """What a site agent (or an air-gapped receipt) said about a bundle."""
+
+    class Kind(models.TextChoices):
+        DOWNLOADED = "downloaded"
+        VERIFIED = "verified"
+        INSTALLED = "installed"
+        FAILED = "failed"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    agent = models.ForeignKey(SiteAgent, on_delete=models.CASCADE, related_name="reports")
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="reports")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason = models.TextField(blank=True, max_length=2000)
+    via_receipt = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.bundle_id}"

@@ -264,8 +264,44 @@ def deployment_backend_call(*, deployment_id: int, operation: str, idempotency_k
     if deployment.status != wanted:
         return "skipped"
     backend = backend_for(deployment.backend)
-    getattr(backend, operation)(deployment, idempotency_key=idempotency_key)
+    try:
+        getattr(backend, operation)(deployment, idempotency_key=idempotency_key)
+    except PermanentProvisioningError as exc:
+        logger.warning("Backend refused %s of deployment %s: %s", operation, deployment.public_id, exc)
+        return "refused"
     return "done"
+
+
+def deployment_activate(
+    *, deployment: Deployment, actor: Principal, tenant_url: str = "", by_site_agent: bool = False
+) -> Deployment:
+    """Finish a deployment that waits for someone outside: the vendor's fulfillment callback
+    (vendor member+; `tenant_url` is where the tenant answers) or the site agent's installation
+    report (`by_site_agent`, checked by the agent service). Idempotent once active; 409 from any
+    state but provisioning and awaiting_agent."""
+    if not by_site_agent:
+        _require_side(deployment, actor, sides={"vendor"}, role=Role.MEMBER)
+    with transaction.atomic():
+        deployment = _lock(deployment.pk)
+        if deployment.status == D.ACTIVE:
+            return deployment
+        transition_check(
+            what="the deployment",
+            current=deployment.status,
+            target=D.ACTIVE,
+            allowed={D.PROVISIONING: {D.ACTIVE}, D.AWAITING_AGENT: {D.ACTIVE}},
+        )
+        if tenant_url:
+            deployment.tenant_url = tenant_url[:200]
+        now = timezone.now()
+        deployment.steps.filter(phase=DeploymentStep.Phase.PROVISION).exclude(status=DeploymentStep.Status.DONE).update(
+            status=DeploymentStep.Status.DONE, finished_at=now
+        )
+        deployment.current_step = ""
+        deployment.save()
+        _transition(deployment, D.ACTIVE, actor=actor)
+    deployment.refresh_from_db()
+    return deployment
 
 
 def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTEM) -> None:
@@ -357,6 +393,17 @@ def deployment_advance(*, deployment_id: int) -> str:
             locked.external_id = result.external_id  # recorded before any follow-up call
         if result.tenant_url:
             locked.tenant_url = result.tenant_url
+        if result.wait:
+            # Someone outside finishes this step (deployment_activate); nothing is dispatched.
+            current.message = result.message[:2000]
+            current.save(update_fields=["message"])
+            locked.current_step = step.name
+            locked.last_progress_at = timezone.now()
+            locked.estimated_ready_at = None
+            locked.save()
+            if result.wait_in and locked.status != result.wait_in:
+                _transition(locked, result.wait_in, actor=SYSTEM)
+            return locked.status
         current.status = DeploymentStep.Status.DONE
         current.finished_at = timezone.now()
         current.message = result.message[:2000]

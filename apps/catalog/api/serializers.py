@@ -445,3 +445,21 @@ class ReviewInputSerializer(serializers.Serializer):
     rating = serializers.IntegerField(min_value=1, max_value=5)
     title = serializers.CharField(max_length=120, required=False, allow_blank=True)
     body = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class FulfillmentSettingsSerializer(serializers.Serializer):
+    provisioner = serializers.CharField(
+        help_text="sandbox (simulated), vendor (your fulfillment endpoint), site_agent (bundles for the "
+        "hospital's site agent), hybrid (both)."
+    )
+    fulfillment_url = serializers.CharField(allow_blank=True)
+    secret_set = serializers.BooleanField()
+    fulfillment_secret = serializers.CharField(
+        required=False, help_text="Only in the answer that made it (`whsec_...`); it signs every request."
+    )
+
+
+class FulfillmentSettingsInputSerializer(serializers.Serializer):
+    provisioner = serializers.CharField(max_length=40, required=False)
+    fulfillment_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    rotate_secret = serializers.BooleanField(default=False)

@@ -319,6 +319,45 @@ class OfferingViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         offering = services.offering_update(offering=self.get_object(), actor=self.principal, data=data.validated_data)
         return Response(s.OfferingSerializer(offering, context=self.get_serializer_context()).data)
 
+    def _fulfillment_answer(self, offering: Offering, secret: str = "") -> Response:
+        body: dict[str, Any] = {
+            "provisioner": offering.provisioner,
+            "fulfillment_url": offering.fulfillment_url,
+            "secret_set": bool(offering.fulfillment_secret),
+        }
+        if secret:
+            body["fulfillment_secret"] = secret
+        return Response(s.FulfillmentSettingsSerializer(body).data)
+
+    @extend_schema(methods=["GET"], request=None, responses=s.FulfillmentSettingsSerializer)
+    @extend_schema(
+        methods=["POST"], request=s.FulfillmentSettingsInputSerializer, responses=s.FulfillmentSettingsSerializer
+    )
+    @action(detail=True, methods=["get", "post"])
+    def fulfillment(self, request: Request, listing_slug: str, id: str) -> Response:
+        """How this offering is deployed and the vendor's fulfillment endpoint (vendor side only;
+        vendor admins change it, also on live offerings). The signing secret is shown once, when
+        it is made (the first URL, or `rotate_secret`)."""
+        offering = self.get_object()
+        if not self.vendor_side:
+            raise Forbidden("Only the vendor sees its fulfillment settings.")
+        if request.method == "GET":
+            return self._fulfillment_answer(offering)
+        from apps.provisioning.backends import backend_names
+
+        data = s.FulfillmentSettingsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        offering, secret = services.offering_set_fulfillment(
+            offering=offering,
+            actor=self.principal,
+            provisioner=values.get("provisioner"),
+            fulfillment_url=values.get("fulfillment_url"),
+            rotate_secret=values["rotate_secret"],
+            allowed_provisioners=backend_names(),
+        )
+        return self._fulfillment_answer(offering, secret)
+
 
 class PlanViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """How each offering is paid for, with trial terms. A live plan is only deactivated."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from apps.procurement.models import Entitlement, License, LicenseSigningKey, Trial
@@ -253,3 +253,15 @@ def revocation_list() -> dict[str, Any]:
     payload = {"iss": settings.MARKETPLACE_BASE_URL, "iat": int(now.timestamp()), "revoked": revoked}
     token, kid = document_sign(payload, typ=REVOCATIONS_TYP)
     return {"token": token, "kid": kid, "iat": payload["iat"], "revoked": revoked}
+
+
+def license_token_for_deployment(deployment: Any) -> str | None:
+    """The newest unrevoked license a deployment runs under: its entitlement's, else its trial's."""
+    found = (
+        License.objects.filter(revoked_at__isnull=True)
+        .filter(models.Q(entitlement__deployment=deployment) | models.Q(trial__deployment=deployment))
+        .order_by("-created_at")
+        .values_list("token", flat=True)
+        .first()
+    )
+    return found

@@ -88,3 +88,101 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
 class DeprovisionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ActivateSerializer(serializers.Serializer):
+    tenant_url = serializers.URLField(
+        max_length=200, required=False, allow_blank=True, help_text="Where the provider's tenant answers."
+    )
+
+
+class EnrollSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, help_text="The one-time enrollment token.")
+    name = serializers.CharField(max_length=120, help_text="A name for the agent, e.g. its host.")
+    hostname = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    agent_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    public_key = serializers.JSONField(required=False, help_text="The agent's Ed25519 public JWK (optional).")
+
+
+class EnrolledSerializer(serializers.Serializer):
+    agent = serializers.UUIDField()
+    site = serializers.UUIDField()
+    organization = serializers.SlugField()
+    credential = serializers.CharField(help_text="Shown once; send it as 'Authorization: Agent <credential>'.")
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    agent_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    hostname = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class HeartbeatAnswerSerializer(serializers.Serializer):
+    agent = serializers.UUIDField()
+    site = serializers.UUIDField()
+    time = serializers.DateTimeField()
+    bundles = serializers.IntegerField(help_text="How many bundles the site may fetch now.")
+    revocations = serializers.CharField(help_text="The signed revocation list (compact JWS).")
+
+
+class AgentBundleSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    deployment = serializers.UUIDField(source="deployment.public_id")
+    deployment_status = serializers.CharField(source="deployment.status")
+    listing = serializers.SlugField(source="deployment.listing.slug")
+    version = serializers.CharField()
+    filename = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    manifest = serializers.CharField(help_text="The signed manifest (compact JWS).")
+    download_url = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_download_url(self, bundle: Any) -> str:
+        return f"/api/v1/agent/bundles/{bundle.public_id}/download/"
+
+
+class AgentReportSerializer(serializers.Serializer):
+    bundle = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["downloaded", "verified", "installed", "failed"])
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ReportAnswerSerializer(serializers.Serializer):
+    bundle = serializers.UUIDField()
+    kind = serializers.CharField()
+    deployment = serializers.UUIDField()
+    deployment_status = serializers.CharField()
+
+
+class ReceiptSerializer(serializers.Serializer):
+    receipt = serializers.CharField(max_length=20000, help_text="The signed receipt (compact JWS) the agent wrote.")
+
+
+class ReceiptAnswerSerializer(serializers.Serializer):
+    agent = serializers.UUIDField()
+    bundle = serializers.UUIDField()
+    deployment = serializers.UUIDField()
+    deployment_status = serializers.CharField()
+
+
+class EnrollmentTokenSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    site = serializers.UUIDField(source="site.public_id")
+    hint = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    used_at = serializers.DateTimeField(allow_null=True)
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    token = serializers.CharField(required=False, help_text="Only in the answer that creates it.")
+
+
+class SiteAgentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    site = serializers.UUIDField(source="site.public_id")
+    name = serializers.CharField()
+    hostname = serializers.CharField()
+    agent_version = serializers.CharField()
+    air_gapped = serializers.BooleanField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()

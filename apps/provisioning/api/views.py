@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.provisioning import selectors, services
-from apps.provisioning.api.serializers import DeploymentSerializer, DeprovisionSerializer
+from apps.provisioning.api.serializers import ActivateSerializer, DeploymentSerializer, DeprovisionSerializer
 from apps.provisioning.models import Deployment
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import get_principal
@@ -49,5 +49,19 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         guard_patient_data({"reason": reason})
         deployment = services.deployment_deprovision(
             deployment=self.get_object(), actor=get_principal(request), reason=reason
+        )
+        return self._answer(deployment)
+
+    @extend_schema(request=ActivateSerializer, responses=DeploymentSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, id: str) -> Response:
+        """The vendor's fulfillment callback (vendor member+, e.g. its fulfillment system's API
+        client): the tenant is ready at `tenant_url`. Repeating it is harmless."""
+        data = ActivateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.deployment_activate(
+            deployment=self.get_object(),
+            actor=get_principal(request),
+            tenant_url=data.validated_data.get("tenant_url", ""),
         )
         return self._answer(deployment)

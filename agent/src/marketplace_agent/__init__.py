@@ -1,0 +1,3 @@
+"""The marketplace's site agent."""
+
+__version__ = "1.0.0"

@@ -1,0 +1,3 @@
+from marketplace_agent.cli import main
+
+raise SystemExit(main())

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.provisioning import services
-from apps.provisioning.models import Deployment, DeploymentStep
+from apps.provisioning.models import Bundle, Deployment, DeploymentStep, EnrollmentToken, SiteAgent
 from marketplace.admin import OperatorConsoleMixin
 from marketplace.errors import ApplicationError
 from marketplace.principal import operator_principal
@@ -72,3 +72,41 @@ class DeploymentAdmin(OperatorConsoleMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _ReadOnlyConsole(OperatorConsoleMixin, admin.ModelAdmin):
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        hidden = set(getattr(self, "exclude", None) or ())
+        return [
+            f.name for f in self.model._meta.get_fields() if f.concrete and not f.auto_created and f.name not in hidden
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SiteAgent)
+class SiteAgentAdmin(_ReadOnlyConsole):
+    list_display = ("name", "site", "organization", "air_gapped", "agent_version", "last_seen_at", "revoked_at")
+    list_filter = ("air_gapped",)
+    search_fields = ("name", "hostname", "site__name", "organization__name", "public_id")
+    list_select_related = ("site", "organization")
+    exclude = ("credential_hash",)
+
+
+@admin.register(Bundle)
+class BundleAdmin(_ReadOnlyConsole):
+    list_display = ("filename", "provider", "vendor", "site", "version", "size", "created_at")
+    search_fields = ("filename", "provider__name", "vendor__name", "public_id", "sha256")
+    list_select_related = ("provider", "vendor", "site")
+
+
+@admin.register(EnrollmentToken)
+class EnrollmentTokenAdmin(_ReadOnlyConsole):
+    list_display = ("hint", "site", "organization", "created_by", "expires_at", "used_at")
+    search_fields = ("hint", "site__name", "organization__name")
+    list_select_related = ("site", "organization")
+    exclude = ("token_hash",)

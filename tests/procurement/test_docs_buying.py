@@ -24,7 +24,7 @@ def _example() -> dict[str, Any]:
     match = re.search(r"<!-- example: verify-license[^>]*-->\s*```python\n(.*?)```", text, re.S)
     assert match, "docs/buying.md lost its verification example"
     namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(match.group(1), str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(match.group(1), str(DOC), "exec"), namespace)  # our own docs
     return namespace
 
 

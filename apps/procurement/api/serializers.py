@@ -227,7 +227,9 @@ class LineItemInputSerializer(serializers.Serializer):
 
 
 class QuoteIssueSerializer(serializers.Serializer):
-    line_items = LineItemInputSerializer(many=True, allow_empty=False, max_length=50)
+    # A ListField (not many=True): its "empty" and "too long" errors name `line_items` itself
+    # rather than `line_items.non_field_errors`.
+    line_items = serializers.ListField(child=LineItemInputSerializer(), allow_empty=False, max_length=50)
     currency = serializers.RegexField(r"^[A-Z]{3}$", help_text="ISO 4217, e.g. EUR.")
     valid_until = serializers.DateField()
     term_months = serializers.IntegerField(min_value=1, max_value=120, default=12)
@@ -241,8 +243,8 @@ class AcceptedTermSerializer(serializers.Serializer):
 
 
 class PurchaseSerializer(serializers.Serializer):
-    accepted_terms = AcceptedTermSerializer(
-        many=True,
+    accepted_terms = serializers.ListField(
+        child=AcceptedTermSerializer(),
         required=False,
         help_text="The agreements of the listing's `terms`, each with the version read.",
     )

@@ -291,6 +291,14 @@ def order_create_from_quote(
         trial = Trial.objects.select_for_update(of=("self",)).select_related("deployment").get(pk=trial.pk)
         if trial.status == Trial.Status.ACTIVE:
             converting = trial
+        elif trial.status in Trial.OPEN:
+            # Its deployment is still being set up (or failed): taking it over now, or provisioning
+            # a second one beside it, would break "nothing is provisioned twice".
+            raise Conflict(
+                f"The trial this quote follows is {trial.status}; accept once it is active, or cancel it first.",
+                code="trial_in_progress",
+                extra={"trial": str(trial.public_id), "trial_status": trial.status},
+            )
     order = _create(
         source=Order.Source.QUOTE,
         provider=quote_request.provider,
@@ -331,6 +339,10 @@ def _list_price(plan: Plan) -> tuple[str, Decimal | None, int]:
     if plan.pricing_model == Plan.PricingModel.QUOTE_ONLY:
         raise ValidationFailed.for_field("plan", "This plan has no list price; request a quote.", code="quote_only")
     term = _TERM_MONTHS.get(plan.billing_period, 12)
+    if plan.pricing_model == Plan.PricingModel.USAGE:
+        return plan.currency, None, term  # billed by what is used; no total is known up front
+    if plan.pricing_model == Plan.PricingModel.FREE:
+        return plan.currency, Decimal("0.00"), term
     return plan.currency, plan.price, term
 
 

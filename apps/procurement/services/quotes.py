@@ -362,14 +362,7 @@ def quote_cancel(*, quote_request: QuoteRequest, actor: Principal, reason: str =
 
 def quote_decline(*, quote_request: QuoteRequest, actor: Principal, reason: str = "") -> QuoteRequest:
     """The provider (member+) refuses the quote it received."""
-    require_party(quote_request, actor, "provider", Role.MEMBER)
-    if quote_request.status == Q.REQUESTED:
-        # Nothing to decline yet: say so rather than let the table's generic message puzzle.
-        raise Conflict(
-            "There is no quote to decline yet; cancel the request instead.",
-            code="invalid_transition",
-            extra={"current_status": Q.REQUESTED, "requested_status": Q.DECLINED},
-        )
+    # requested -> declined is not in the table: 409 under the row lock (cancel the request instead).
     return _close(
         quote_request,
         Q.DECLINED,

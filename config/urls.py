@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.catalog.api.urls")),
     path("", include("apps.procurement.api.urls")),
     path("", include("apps.provisioning.api.urls")),
+    path("", include("apps.analytics.api.urls")),
 ]
 
 urlpatterns = [

@@ -3,9 +3,13 @@
 from typing import Any
 
 from django.db.models.signals import post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from apps.organizations.models import Organization
+
+# Sent when someone reads a listing's page or its API detail (kwargs: listing, viewer), for
+# analytics to count without the catalog depending on it.
+listing_viewed = Signal()
 
 
 @receiver(post_save, sender=Organization, dispatch_uid="catalog.vendor_renamed")

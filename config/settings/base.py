@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.provisioning",
     "apps.procurement",
+    "apps.analytics",
     "apps.storefront",
 ]
 

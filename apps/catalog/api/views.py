@@ -22,6 +22,7 @@ from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
+from apps.catalog.signals import listing_viewed
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
 from marketplace.permissions import PublicReadOrAuthenticated
@@ -177,7 +178,9 @@ class ListingViewSet(viewsets.GenericViewSet):
         return response
 
     def retrieve(self, request: Request, slug: str) -> Response:
-        return self._detail(self.get_object())
+        listing = self.get_object()
+        listing_viewed.send(sender=Listing, listing=listing, viewer=_principal(request))
+        return self._detail(listing)
 
     @extend_schema(request=s.ListingInputSerializer, responses={201: s.ListingDetailSerializer})
     def create(self, request: Request) -> Response:

@@ -30,9 +30,12 @@ class StorefrontModelForm(StorefrontFormMixin, forms.ModelForm):
     service's job, so views never call `save()`."""
 
 
-def add_service_error(form: forms.BaseForm, exc: ApplicationError | DjangoValidationError) -> None:
+def add_service_error(
+    form: forms.BaseForm, exc: ApplicationError | DjangoValidationError, aliases: dict[str, str] | None = None
+) -> None:
     """Show a service's error on the form: messages for fields the form has go next to them,
-    the overall message (or anything about fields it lacks) goes on top."""
+    the overall message (or anything about fields it lacks) goes on top. `aliases` names the
+    form's field for a service field it shows under another name."""
     if isinstance(exc, ApplicationError):
         message, fields = exc.message, exc.fields
     elif hasattr(exc, "error_dict"):
@@ -41,6 +44,7 @@ def add_service_error(form: forms.BaseForm, exc: ApplicationError | DjangoValida
         message, fields = " ".join(exc.messages), {}
     shown: list[str] = []
     for name, messages in fields.items():
+        name = (aliases or {}).get(name, name)
         target = name if name in form.fields else None
         for text in messages:
             form.add_error(target, text)
@@ -293,3 +297,405 @@ class TrialDeclineForm(StorefrontForm):
         help_text="The hospital sees it. Never patient data.",
         error_messages={"required": "Say why, so the hospital knows what to do next."},
     )
+
+
+# --- buying: quotes, purchases, terms, reviews ------------------------------------------------
+
+
+def error_summary(*forms_: forms.BaseForm | forms.BaseFormSet | None) -> list[dict[str, str]]:
+    """Every error of the forms, in the order of their fields, for the box on top of a form:
+    `href` links to the field at fault (empty for errors about the whole form)."""
+    items: list[dict[str, str]] = []
+    for form in forms_:
+        if form is None or not form.is_bound:
+            continue
+        if isinstance(form, forms.BaseFormSet):
+            items.extend({"href": "", "text": str(error)} for error in form.non_form_errors())
+            items.extend(error_summary(*form.forms))
+            continue
+        items.extend({"href": "", "text": str(error)} for error in form.non_field_errors())
+        for name in form.fields:
+            if name not in form.errors:
+                continue
+            bound = form[name]
+            # A group of checkboxes or radios has no single input its label points at: link the first.
+            anchor = bound.id_for_label or f"{bound.auto_id}_0"
+            items.extend({"href": f"#{anchor}", "text": f"{bound.label}: {error}"} for error in bound.errors)
+    return items
+
+
+class CheckboxMultiple(forms.CheckboxSelectMultiple):
+    """Checkboxes in a fieldset whose options are laid out by the stylesheet."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.attrs.setdefault("class", "choice-list")
+
+
+class TermsChoiceField(forms.MultipleChoiceField):
+    """The agreements a buyer accepts, one checkbox each (value `kind:version`). A version that
+    changed since the page was shown is not an invalid choice: the service says which agreement
+    is now in which version."""
+
+    widget = CheckboxMultiple
+
+    def valid_value(self, value: Any) -> bool:
+        return isinstance(value, str) and 0 < len(value) <= 60 and ":" in value
+
+
+class TermsFormMixin(forms.Form):
+    """`accepted_terms` (every required agreement, by title and version) and a purchase order
+    number; `cleaned_data["accepted_terms"]` is what the services take."""
+
+    purchase_order_number = forms.CharField(
+        label="Purchase order number",
+        required=False,
+        max_length=60,
+        help_text="Optional: your organization's reference; it is printed on the order.",
+    )
+    accepted_terms = TermsChoiceField(label="Terms you accept", required=False)
+
+    def set_terms(self, terms: list[dict[str, str]]) -> None:
+        self.terms = terms
+        self.fields["accepted_terms"].choices = [
+            (f"{term['kind']}:{term['version']}", f"I accept the {term['title']}, version {term['version']}")
+            for term in terms
+        ]
+        self.fields["accepted_terms"].help_text = "All are required."
+
+    def clean_accepted_terms(self) -> list[dict[str, str]]:
+        given: dict[str, str] = {}
+        for value in self.cleaned_data.get("accepted_terms") or []:
+            kind, _, version = value.partition(":")
+            given[kind] = version
+        missing = [term for term in self.terms if term["kind"] not in given]
+        if missing:
+            raise forms.ValidationError(
+                [f"Accept the {term['title']} (version {term['version']})." for term in missing]
+            )
+        return [{"kind": kind, "version": version} for kind, version in given.items()]
+
+
+class TargetFieldsMixin(forms.Form):
+    """A region (cloud offerings) or one or more of the provider's sites (on premise, hybrid);
+    only the target the chosen offering needs is used, the other is ignored, so a browser
+    without JavaScript (which shows both) never gets an error for the unused one."""
+
+    region = forms.ChoiceField(label="Region", required=False, help_text="For cloud offerings: where it runs.")
+    sites = forms.MultipleChoiceField(
+        label="Sites",
+        required=False,
+        widget=CheckboxMultiple,
+        help_text="For on-premise and hybrid offerings: where it is installed (one or more).",
+    )
+
+    def set_targets(self, offerings: list[Any], sites: list[Site]) -> None:
+        self.sites = {str(site.public_id): site for site in sites}
+        regions: list[str] = []
+        for offering in offerings:
+            if offering.mode == "cloud":
+                regions.extend(region for region in offering.regions if region not in regions)
+        self.regions = regions
+        self.fields["region"].choices = [("", "Choose a region"), *((region, region) for region in regions)]
+        self.fields["sites"].choices = [
+            (key, f"{site.name}{f' ({site.city})' if site.city else ''}") for key, site in self.sites.items()
+        ]
+        if len(regions) == 1:
+            self.fields["region"].initial = regions[0]
+        if len(self.sites) == 1:
+            self.fields["sites"].initial = [next(iter(self.sites))]
+        self.needs_region = any(offering.mode == "cloud" for offering in offerings)
+        self.needs_site = any(offering.mode != "cloud" for offering in offerings)
+
+    def clean_targets(self, cleaned: dict[str, Any], offering: Any) -> None:
+        if offering is not None:
+            unused = "sites" if offering.mode == "cloud" else "region"
+            self.errors.pop(unused, None)
+            cleaned[unused] = [] if unused == "sites" else ""
+        cleaned["site_objects"] = [self.sites[key] for key in cleaned.get("sites") or [] if key in self.sites]
+        cleaned["region"] = cleaned.get("region") or ""
+
+
+def _offering_label(offering: Any) -> str:
+    return f"{offering.name} ({offering.get_mode_display().lower()})"
+
+
+class QuoteRequestForm(TargetFieldsMixin, StorefrontForm):
+    """Request a quote on the listing page: an offering under one of its plans or custom terms,
+    the target, quantities, a desired start, notes and optionally an open trial it follows
+    (accepting the quote then converts that trial and keeps its deployment)."""
+
+    CUSTOM = "custom:"
+
+    plan = forms.ChoiceField(
+        label="Offering and plan",
+        error_messages={
+            "required": "Choose an offering and a plan, or custom terms.",
+            "invalid_choice": "Choose one of the offerings and plans listed.",
+        },
+    )
+    seats = forms.IntegerField(
+        label="Seats", required=False, min_value=1, max_value=1_000_000, help_text="Optional: users."
+    )
+    studies_per_month = forms.IntegerField(
+        label="Studies per month", required=False, min_value=0, max_value=100_000_000, help_text="Optional."
+    )
+    desired_start = forms.DateField(
+        label="Desired start", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Optional."
+    )
+    notes = forms.CharField(
+        label="Notes for the vendor",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what you need. Never patient data.",
+    )
+    trial = forms.ChoiceField(
+        label="Follows the trial",
+        required=False,
+        help_text="Accepting the quote then converts that trial; what runs keeps running.",
+    )
+    field_order = ("plan", "region", "sites", "seats", "studies_per_month", "desired_start", "trial", "notes")
+
+    def __init__(self, *args: Any, offerings: list[Any], sites: list[Site], trials: list[Any], **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "quote")
+        super().__init__(*args, **kwargs)
+        self.choices_map: dict[str, tuple[Any, Any]] = {}
+        choices: list[tuple[str, str]] = []
+        modes: dict[str, str] = {}
+        for offering in offerings:
+            for plan in offering.active_plans:
+                key = str(plan.public_id)
+                self.choices_map[key] = (offering, plan)
+                choices.append((key, f"{_offering_label(offering)} — {plan.name}"))
+                modes[key] = offering.mode
+            key = f"{self.CUSTOM}{offering.public_id}"
+            self.choices_map[key] = (offering, None)
+            choices.append((key, f"{_offering_label(offering)} — custom terms"))
+            modes[key] = offering.mode
+        self.fields["plan"].widget = PlanSelect(modes=modes)
+        self.fields["plan"].choices = [("", "Choose an offering and plan"), *choices]
+        self.set_targets(offerings, sites)
+        self.trials = {str(trial.public_id): trial for trial in trials}
+        self.fields["trial"].choices = [
+            ("", "None"),
+            *(
+                (key, f"{trial.offering.name} · {trial.plan.name} at {trial.target} ({trial.get_status_display()})")
+                for key, trial in self.trials.items()
+            ),
+        ]
+        if not self.trials:
+            del self.fields["trial"]
+        self.error_focus = ""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        offering, plan = self.choices_map.get(cleaned.get("plan") or "", (None, None))
+        cleaned["offering_object"], cleaned["plan_object"] = offering, plan
+        self.clean_targets(cleaned, offering)
+        cleaned["trial_object"] = self.trials.get(cleaned.get("trial") or "")
+        return cleaned
+
+
+class PurchaseForm(TargetFieldsMixin, TermsFormMixin, StorefrontForm):
+    """Buy a list-priced plan on the listing page (provider admins), accepting the listing's terms."""
+
+    plan = forms.ChoiceField(
+        label="Offering and plan",
+        error_messages={
+            "required": "Choose what to buy.",
+            "invalid_choice": "That plan has no list price here; choose one of those listed or request a quote.",
+        },
+    )
+    seats = forms.IntegerField(
+        label="Seats", required=False, min_value=1, max_value=1_000_000, help_text="Optional: users or workstations."
+    )
+    field_order = ("plan", "region", "sites", "seats", "purchase_order_number", "accepted_terms")
+
+    def __init__(
+        self, *args: Any, plans: list[Any], sites: list[Site], terms: list[dict[str, str]], **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("prefix", "buy")
+        super().__init__(*args, **kwargs)
+        self.plans = {str(plan.public_id): plan for plan in plans}
+        self.fields["plan"].widget = PlanSelect(modes={key: plan.offering.mode for key, plan in self.plans.items()})
+        choices = [(key, self.plan_label(plan)) for key, plan in self.plans.items()]
+        self.fields["plan"].choices = choices if len(choices) == 1 else [("", "Choose an offering and plan"), *choices]
+        offerings = list({plan.offering.pk: plan.offering for plan in plans}.values())
+        self.set_targets(offerings, sites)
+        self.set_terms(terms)
+
+    @staticmethod
+    def plan_label(plan: Any) -> str:
+        from apps.storefront.templatetags.storefront_catalog import plan_price
+
+        return f"{_offering_label(plan.offering)} — {plan.name}: {plan_price(plan)}"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        plan = self.plans.get(cleaned.get("plan") or "")
+        cleaned["plan_object"] = plan
+        self.clean_targets(cleaned, plan.offering if plan else None)
+        return cleaned
+
+
+class TrialConvertForm(TermsFormMixin, StorefrontForm):
+    """Buy the trial's plan (provider admins): the running deployment moves to the subscription."""
+
+    field_order = ("purchase_order_number", "accepted_terms")
+
+    def __init__(self, *args: Any, terms: list[dict[str, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "convert")
+        super().__init__(*args, **kwargs)
+        self.set_terms(terms)
+
+
+class QuoteAcceptForm(TermsFormMixin, StorefrontForm):
+    """Accept the version shown (provider admins): a newer one issued meanwhile is refused."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    field_order = ("purchase_order_number", "accepted_terms")
+
+    def __init__(self, *args: Any, terms: list[dict[str, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "accept")
+        super().__init__(*args, **kwargs)
+        self.set_terms(terms)
+
+
+class QuoteIssueForm(StorefrontForm):
+    """The quote's conditions; the line items are a formset next to it."""
+
+    currency = forms.CharField(
+        label="Currency code",
+        max_length=3,
+        min_length=3,
+        widget=forms.TextInput(attrs={"size": 3, "maxlength": 3, "autocapitalize": "characters"}),
+    )
+    valid_until = forms.DateField(label="Valid until", widget=forms.DateInput(attrs={"type": "date"}))
+    term_months = forms.IntegerField(label="Term in months", min_value=1, max_value=120, initial=12)
+    auto_renew = forms.BooleanField(label="Renews automatically at the end of the term", required=False, initial=True)
+    terms = forms.CharField(
+        label="Terms",
+        required=False,
+        max_length=8000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: payment terms, what is included. Never patient data.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "issue")
+        super().__init__(*args, **kwargs)
+
+
+class LineItemForm(StorefrontForm):
+    """One row of the line-item editor; an empty row is skipped. Amounts and the total are the
+    server's (the service computes them)."""
+
+    description = forms.CharField(label="Description", required=False, max_length=300)
+    quantity = forms.DecimalField(
+        label="Quantity",
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    unit_price = forms.DecimalField(
+        label="Unit price",
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+
+    def __init__(self, *args: Any, row: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row = row
+        for field in self.fields.values():
+            # Each cell has a label of its own (visually hidden; the column header shows it).
+            field.label = f"Line {row} {field.label.lower()}"
+            field.widget.attrs.setdefault("autocomplete", "off")
+
+    @property
+    def is_blank(self) -> bool:
+        if not self.is_bound:
+            return True
+        return not any(str(self.data.get(self.add_prefix(name), "")).strip() for name in self.fields)
+
+
+class BaseLineItemFormSet(forms.BaseFormSet):
+    def get_form_kwargs(self, index: int) -> dict[str, Any]:
+        return {**super().get_form_kwargs(index), "row": index + 1}
+
+    def filled(self) -> list[tuple[LineItemForm, dict[str, Any]]]:
+        """The rows with anything in them, in order, with what the service takes."""
+        rows = []
+        for form in self.forms:
+            if form.is_blank:
+                continue
+            data = form.cleaned_data if hasattr(form, "cleaned_data") else {}
+            rows.append(
+                (
+                    form,
+                    {
+                        "description": data.get("description") or "",
+                        "quantity": data.get("quantity"),
+                        "unit_price": data.get("unit_price"),
+                    },
+                )
+            )
+        return rows
+
+
+LINE_ITEM_ROWS = 5  # empty rows offered; "Add rows" offers more without JavaScript
+LINE_ITEM_MAX = 50
+LineItemFormSet = forms.formset_factory(
+    LineItemForm, formset=BaseLineItemFormSet, extra=0, max_num=LINE_ITEM_MAX, absolute_max=LINE_ITEM_MAX
+)
+
+
+class ReasonForm(StorefrontForm):
+    """A reason the other party sees (required or optional, per action)."""
+
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The other party sees it. Never patient data.",
+        error_messages={"required": "Say why, so the other party knows what to do next."},
+    )
+
+    def __init__(self, *args: Any, required: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = required
+        if not required:
+            self.fields["reason"].label = "Reason (optional)"
+
+
+class ReviewForm(StorefrontForm):
+    RATINGS = [
+        (5, "5 stars: excellent"),
+        (4, "4 stars: good"),
+        (3, "3 stars: fair"),
+        (2, "2 stars: poor"),
+        (1, "1 star: bad"),
+    ]
+
+    rating = forms.TypedChoiceField(
+        label="Rating",
+        choices=RATINGS,
+        coerce=int,
+        widget=forms.RadioSelect(attrs={"class": "choice-list"}),
+        error_messages={"required": "Choose a rating from 1 to 5 stars."},
+    )
+    title = forms.CharField(label="Title", required=False, max_length=120, help_text="Optional.")
+    body = forms.CharField(
+        label="Review",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Optional: what worked, what did not. Never patient data.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "review")
+        super().__init__(*args, **kwargs)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.storefront.views import accounts, catalog, invitations, organization, pages, trials
+from apps.storefront.views import accounts, buying, catalog, invitations, organization, pages, trials
 
 app_name = "storefront"
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("apps/", catalog.catalog, name="catalog"),
     path("apps/<slug:slug>/", catalog.listing_detail, name="listing"),
     path("apps/<slug:slug>/trial/", catalog.listing_trial_request, name="listing-trial"),
+    path("apps/<slug:slug>/quote/", catalog.listing_quote_request, name="listing-quote"),
+    path("apps/<slug:slug>/buy/", catalog.listing_buy, name="listing-buy"),
+    path("apps/<slug:slug>/reviews/", catalog.listing_review, name="listing-review"),
     # people
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/signup/done/", accounts.signup_done, name="signup-done"),
@@ -51,5 +54,38 @@ urlpatterns = [
     path("organization/trials/<uuid:public_id>/decline/", trials.trial_decline_view, name="trial-decline"),
     path("organization/trials/<uuid:public_id>/cancel/", trials.trial_cancel_view, name="trial-cancel"),
     path("organization/trials/<uuid:public_id>/retry/", trials.trial_retry_view, name="trial-retry"),
+    path("organization/trials/<uuid:public_id>/convert/", trials.trial_convert_view, name="trial-convert"),
     path("organization/deployments/", trials.deployments_page, name="organization-deployments"),
+    path("organization/deployments/<uuid:public_id>/", buying.deployment_page, name="deployment"),
+    path("organization/deployments/<uuid:public_id>/live/", buying.deployment_live, name="deployment-live"),
+    path("organization/deployments/<uuid:public_id>/retry/", buying.deployment_retry_view, name="deployment-retry"),
+    # quotes, orders, subscriptions and licenses (both parties; the services' mails link here)
+    path("organization/quotes/", buying.quotes_page, name="organization-quotes"),
+    path("organization/quotes/<uuid:public_id>/", buying.quote_page, name="quote"),
+    path("organization/quotes/<uuid:public_id>/issue/", buying.quote_issue_view, name="quote-issue"),
+    path("organization/quotes/<uuid:public_id>/withdraw/", buying.quote_withdraw_view, name="quote-withdraw"),
+    path("organization/quotes/<uuid:public_id>/accept/", buying.quote_accept_view, name="quote-accept"),
+    path("organization/quotes/<uuid:public_id>/decline/", buying.quote_decline_view, name="quote-decline"),
+    path("organization/quotes/<uuid:public_id>/cancel/", buying.quote_cancel_view, name="quote-cancel"),
+    path("organization/orders/", buying.orders_page, name="organization-orders"),
+    path("organization/orders/<uuid:public_id>/", buying.order_page, name="order"),
+    path("organization/subscriptions/", buying.subscriptions_page, name="organization-subscriptions"),
+    path("organization/subscriptions/<uuid:public_id>/", buying.subscription_page, name="subscription"),
+    path("organization/subscriptions/<uuid:public_id>/live/", buying.subscription_live, name="subscription-live"),
+    path(
+        "organization/subscriptions/<uuid:public_id>/suspend/",
+        buying.subscription_suspend_view,
+        name="subscription-suspend",
+    ),
+    path(
+        "organization/subscriptions/<uuid:public_id>/resume/",
+        buying.subscription_resume_view,
+        name="subscription-resume",
+    ),
+    path(
+        "organization/subscriptions/<uuid:public_id>/cancel/",
+        buying.subscription_cancel_view,
+        name="subscription-cancel",
+    ),
+    path("organization/licenses/<uuid:public_id>/download/", buying.license_download, name="license-download"),
 ]

@@ -1,4 +1,5 @@
-"""Template helpers of the trial and deployment pages: status badges and durations."""
+"""Template helpers of the trial, quote, order, subscription and deployment pages: status badges
+and durations."""
 
 from __future__ import annotations
 
@@ -22,12 +23,22 @@ STATUS_BADGES = {
     "failed": "badge-danger",
     "declined": "badge-danger",
     "suspended": "badge-warning",
+    # quotes, orders, subscriptions, licenses
+    "quoted": "badge-pending",
+    "accepted": "badge-verified",
+    "withdrawn": "badge-warning",
+    "placed": "badge-pending",
+    "fulfilled": "badge-verified",
+    "pending_fulfillment": "badge-pending",
+    "valid": "badge-verified",
+    "revoked": "badge-danger",
 }
 
 
 @register.filter
 def status_badge(status: str) -> str:
-    """The badge class for a trial, deployment or step status."""
+    """The badge class for the status of a trial, quote, order, subscription, license,
+    deployment or step."""
     return STATUS_BADGES.get(str(status), "")
 
 

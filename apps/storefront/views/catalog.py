@@ -1,5 +1,5 @@
-"""The store's catalog: search with facets, and the listing page (with its "Request a trial"
-form for provider members).
+"""The store's catalog: search with facets, and the listing page (with its "Request a trial" and
+"Request a quote" forms for provider members, "Buy" for provider admins, and the reviews).
 
 Search goes through the same selectors as the API (apps.catalog.search), over published
 listings only. The facet form is an ordinary GET form; with htmx it narrows as people click
@@ -21,15 +21,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
-from apps.catalog.models import Listing, Offering, Plan, Version
+from apps.catalog.models import Listing, Offering, Plan, Review, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_facets
 from apps.catalog.search import catalog_search as search_listings
 from apps.catalog.selectors import documents_visible_to, listings_visible_to
+from apps.catalog.services import review_post
 from apps.organizations.selectors import organization_sites
-from apps.procurement.models import Trial
-from apps.procurement.selectors import trials_visible_to
-from apps.procurement.services import trial_request
-from apps.storefront.forms import TrialRequestForm
+from apps.procurement.models import QuoteRequest, Trial
+from apps.procurement.selectors import organization_has_used_listing, quote_requests_visible_to, trials_visible_to
+from apps.procurement.services import order_place, quote_request_create, terms_required, trial_request
+from apps.storefront.forms import (
+    PurchaseForm,
+    QuoteRequestForm,
+    ReviewForm,
+    TrialRequestForm,
+    add_service_error,
+    error_summary,
+)
 from marketplace.errors import ApplicationError, Conflict
 from marketplace.principal import Principal, Role, get_principal
 
@@ -47,7 +55,7 @@ FACET_TITLES = {
     "vendor": "Vendor",
     "pricing_model": "Pricing",
 }
-ORDERING_LABELS = {"relevance": "Relevance", "name": "Name (A–Z)", "newest": "Newest"}
+ORDERING_LABELS = {"relevance": "Relevance", "name": "Name (A–Z)", "newest": "Newest", "rating": "Best rated"}
 DOCUMENT_DOWNLOAD_URL = "api:listing-document-download"  # /api/v1/apps/<slug>/documents/<id>/download/
 
 
@@ -208,6 +216,9 @@ def _listing_page(
     listing: Listing,
     *,
     trial_form: TrialRequestForm | None = None,
+    quote_form: QuoteRequestForm | None = None,
+    buy_form: PurchaseForm | None = None,
+    review_form: ReviewForm | None = None,
     status: int = 200,
     **extra: Any,
 ) -> HttpResponse:
@@ -230,6 +241,9 @@ def _listing_page(
         "offerings": listing.active_offerings,
         "versions": list(listing.versions.all()),
         "trial": _trial_section(principal, listing, trial_form),
+        "quote": _quote_section(request, principal, listing, quote_form),
+        "buy": _buy_section(principal, listing, buy_form),
+        "reviews": _reviews_section(principal, listing, review_form),
         **extra,
     }
     return render(request, "storefront/catalog/listing.html", context, status=status)
@@ -324,3 +338,242 @@ def listing_trial_request(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("storefront:trial", public_id=trial.public_id)
     form.focus_first_error()
     return _listing_page(request, principal, listing, trial_form=form, status=status, **extra)
+
+
+# --- buying from the listing page: a quote, a direct purchase, and reviews -------------------
+
+
+def _buyer(principal: Principal, listing: Listing) -> Any:
+    """The provider organization the principal acts for, if it may buy this listing (a vendor
+    that is also a provider does not buy its own app)."""
+    organization = principal.organization
+    if organization is None or not organization.is_provider or organization.pk == listing.vendor_id:
+        return None
+    return organization
+
+
+def _quote_form(principal: Principal, listing: Listing, data: Any = None, initial: Any = None) -> QuoteRequestForm:
+    organization = principal.organization
+    trials = list(
+        trials_visible_to(principal=principal)
+        .filter(provider=organization, listing=listing, status__in=Trial.OPEN)
+        .order_by("-created_at")
+    )
+    return QuoteRequestForm(
+        data,
+        initial=initial,
+        offerings=list(listing.active_offerings),
+        sites=list(organization_sites(organization=organization)),
+        trials=trials,
+    )
+
+
+def _quote_section(
+    request: HttpRequest, principal: Principal, listing: Listing, form: QuoteRequestForm | None
+) -> dict[str, Any]:
+    """Nothing (not in the store, vendors, operators), a sign-in prompt, a read-only note, or the
+    form (provider members) with the organization's open requests for this app. `?trial=<id>`
+    (the trial page's link) preselects the trial the quote follows."""
+    if form is None and (listing.status != Listing.Status.PUBLISHED or not listing.active_offerings):
+        return {"show": False}
+    if not principal.is_authenticated:
+        return {"show": True, "mode": "sign_in"}
+    organization = _buyer(principal, listing)
+    if organization is None:
+        return {"show": False}
+    if not principal.has_role(Role.MEMBER):
+        return {"show": True, "mode": "read_only"}
+    if form is None:
+        form = _quote_form(principal, listing, initial={"trial": request.GET.get("trial", "")})
+    open_requests = list(
+        quote_requests_visible_to(principal=principal)
+        .filter(provider=organization, listing=listing, status__in=QuoteRequest.OPEN)
+        .order_by("-created_at")
+    )
+    return {
+        "show": True,
+        "mode": "form",
+        "form": form,
+        "summary": error_summary(form),
+        "open_requests": open_requests,
+        "organization": organization,
+    }
+
+
+def _list_priced_plans(listing: Listing) -> list[Plan]:
+    return [
+        plan
+        for offering in listing.active_offerings
+        for plan in offering.active_plans
+        if plan.pricing_model != Plan.PricingModel.QUOTE_ONLY
+    ]
+
+
+def _buy_form(principal: Principal, listing: Listing, data: Any = None) -> PurchaseForm:
+    return PurchaseForm(
+        data,
+        plans=_list_priced_plans(listing),
+        sites=list(organization_sites(organization=principal.organization)),
+        terms=terms_required(listing),
+    )
+
+
+def _buy_section(principal: Principal, listing: Listing, form: PurchaseForm | None) -> dict[str, Any]:
+    """The "Buy" form for provider admins when a plan has a list price; a note for members."""
+    if form is None and (listing.status != Listing.Status.PUBLISHED or not _list_priced_plans(listing)):
+        return {"show": False}
+    if not principal.is_authenticated:
+        return {"show": True, "mode": "sign_in"}
+    organization = _buyer(principal, listing)
+    if organization is None:
+        return {"show": False}
+    if not principal.has_role(Role.ADMIN):
+        return {"show": True, "mode": "not_admin", "organization": organization}
+    form = form or _buy_form(principal, listing)
+    return {"show": True, "mode": "form", "form": form, "summary": error_summary(form), "organization": organization}
+
+
+REVIEWS_SHOWN = 50
+
+
+def _reviews_section(principal: Principal, listing: Listing, form: ReviewForm | None) -> dict[str, Any]:
+    """The average, the latest reviews, and the form for organizations that used the app (a
+    trial that ran, or a subscription) and have not reviewed it yet."""
+    reviews = list(listing.reviews.select_related("organization")[:REVIEWS_SHOWN])
+    organization = principal.organization
+    own: Review | None = None
+    may_review = False
+    if organization is not None and principal.has_role(Role.MEMBER) and organization.pk != listing.vendor_id:
+        own = listing.reviews.filter(organization=organization).first()
+        may_review = own is None and organization_has_used_listing(
+            organization_id=organization.pk, listing_id=listing.pk
+        )
+    if form is not None:
+        may_review = True  # a refused review comes back with its errors
+    form = form or (ReviewForm() if may_review else None)
+    return {
+        "reviews": reviews,
+        "average": listing.rating_average,
+        "count": listing.rating_count,
+        "own": own,
+        "form": form,
+        "summary": error_summary(form),
+        "organization": organization,
+    }
+
+
+def _published_listing_or_404(slug: str) -> Listing:
+    return get_object_or_404(_listing_detail_queryset().filter(status=Listing.Status.PUBLISHED), slug=slug)
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "storefront/errors/403.html", {"message": message}, status=403)
+
+
+# Fields a service names that these forms show under another name.
+BUY_FIELD_ALIASES = {"offering": "plan"}
+
+
+@login_required
+def listing_quote_request(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST of "Request a quote": success goes to the quote's page, errors come back on the
+    listing page next to the field at fault and summarized on top of the form."""
+    if request.method != "POST":
+        return redirect(reverse("storefront:listing", kwargs={"slug": slug}) + "#request-quote")
+    principal = get_principal(request)
+    listing = _published_listing_or_404(slug)
+    organization = _buyer(principal, listing)
+    if organization is None or not principal.has_role(Role.MEMBER):
+        return _forbidden(request, "Only members of a provider organization (not read-only) request quotes.")
+    form = _quote_form(principal, listing, data=request.POST)
+    extra: dict[str, Any] = {}
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            quote_request = quote_request_create(
+                provider=organization,
+                actor=principal,
+                listing=listing,
+                offering=data["offering_object"],
+                plan=data["plan_object"],
+                region=data["region"],
+                sites=data["site_objects"],
+                seats=data["seats"],
+                studies_per_month=data["studies_per_month"],
+                desired_start=data["desired_start"],
+                notes=data["notes"],
+                trial=data.get("trial_object"),
+            )
+        except ApplicationError as exc:
+            status = exc.status_code
+            if isinstance(exc, Conflict) and exc.extra.get("quote"):
+                extra["existing_quote"] = exc.extra["quote"]
+            add_service_error(form, exc, aliases=BUY_FIELD_ALIASES)
+        else:
+            messages.success(
+                request, f"Quote requested: {listing.vendor.name} answers with a quote; you get an e-mail."
+            )
+            return redirect("storefront:quote", public_id=quote_request.public_id)
+    return _listing_page(request, principal, listing, quote_form=form, status=status, **extra)
+
+
+@login_required
+def listing_buy(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST of "Buy": a provider admin buys a list-priced plan, accepting the listing's terms;
+    success goes to the new subscription, errors come back next to the fields."""
+    if request.method != "POST":
+        return redirect(reverse("storefront:listing", kwargs={"slug": slug}) + "#buy")
+    principal = get_principal(request)
+    listing = _published_listing_or_404(slug)
+    organization = _buyer(principal, listing)
+    if organization is None or not principal.has_role(Role.ADMIN):
+        return _forbidden(request, "Only admins of a provider organization buy.")
+    form = _buy_form(principal, listing, data=request.POST)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        plan = data["plan_object"]
+        try:
+            order = order_place(
+                provider=organization,
+                actor=principal,
+                listing=listing,
+                offering=plan.offering,
+                plan=plan,
+                accepted_terms=data["accepted_terms"],
+                region=data["region"],
+                sites=data["site_objects"],
+                seats=data["seats"],
+                purchase_order_number=data["purchase_order_number"],
+            )
+        except ApplicationError as exc:
+            status = exc.status_code
+            add_service_error(form, exc, aliases=BUY_FIELD_ALIASES)
+        else:
+            messages.success(request, f"Order placed: {listing.name} is being set up now.")
+            return redirect("storefront:subscription", public_id=order.subscription.public_id)
+    return _listing_page(request, principal, listing, buy_form=form, status=status)
+
+
+@login_required
+def listing_review(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST of the review form; the service decides who may review (organizations that had a
+    trial or a subscription of the app, once)."""
+    if request.method != "POST":
+        return redirect(reverse("storefront:listing", kwargs={"slug": slug}) + "#reviews")
+    principal = get_principal(request)
+    listing = _published_listing_or_404(slug)
+    form = ReviewForm(request.POST)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            review_post(listing=listing, actor=principal, rating=data["rating"], title=data["title"], body=data["body"])
+        except ApplicationError as exc:
+            status = exc.status_code
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Thank you: your review is published.")
+            return redirect(reverse("storefront:listing", kwargs={"slug": slug}) + "#reviews")
+    return _listing_page(request, principal, listing, review_form=form, status=status)

@@ -20,14 +20,15 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.decorators.http import require_POST
 
+from apps.catalog.models import Plan
 from apps.organizations.models import Organization
 from apps.procurement.models import Trial
 from apps.procurement.selectors import trials_visible_to
-from apps.procurement.services import trial_approve, trial_cancel, trial_decline
+from apps.procurement.services import terms_required, trial_approve, trial_cancel, trial_convert, trial_decline
 from apps.provisioning.models import Deployment, DeploymentStep
 from apps.provisioning.selectors import deployments_visible_to
 from apps.provisioning.services import deployment_retry
-from apps.storefront.forms import TrialDeclineForm
+from apps.storefront.forms import TrialConvertForm, TrialDeclineForm, add_service_error, error_summary
 from apps.storefront.views.organization import acting_organization
 from marketplace.errors import ApplicationError
 from marketplace.principal import Principal, Role, get_principal
@@ -154,12 +155,14 @@ def _trial_response(
     *,
     status: int = 200,
     decline_form: TrialDeclineForm | None = None,
+    convert_form: TrialConvertForm | None = None,
     error: str = "",
 ) -> HttpResponse:
     live = _live_context(principal, trial)
     member = principal.has_role(Role.MEMBER)
     context = {
         **live,
+        **_buy_context(principal, trial, convert_form),
         "organization": organization,
         "is_admin": principal.has_role(Role.ADMIN),
         "can_decide": live["side"] == "vendor" and member and trial.status == Trial.Status.REQUESTED,
@@ -172,6 +175,35 @@ def _trial_response(
         "error": error,
     }
     return render(request, "storefront/organization/trial.html", context, status=status)
+
+
+def _buy_context(principal: Principal, trial: Trial, form: TrialConvertForm | None) -> dict[str, Any]:
+    """What the provider sees about buying: admins buy an active trial's list-priced plan here
+    (the running deployment moves to the subscription); otherwise a link requests a quote that
+    follows the trial; once converted, a link to what it became."""
+    provider_member = party_side(trial, principal) == "provider" and principal.has_role(Role.MEMBER)
+    list_priced = trial.plan.pricing_model != Plan.PricingModel.QUOTE_ONLY
+    can_convert = (
+        provider_member and principal.has_role(Role.ADMIN) and trial.status == Trial.Status.ACTIVE and list_priced
+    )
+    if can_convert and form is None:
+        form = TrialConvertForm(terms=terms_required(trial.listing))
+    order = getattr(trial, "order", None)
+    return {
+        "can_convert": can_convert,
+        "convert_form": form if can_convert else None,
+        "convert_summary": error_summary(form) if can_convert else [],
+        "convert_needs_admin": provider_member
+        and not can_convert
+        and trial.status == Trial.Status.ACTIVE
+        and list_priced,
+        "quote_url": reverse("storefront:listing", kwargs={"slug": trial.listing.slug})
+        + f"?trial={trial.public_id}#request-quote"
+        if provider_member and trial.status in Trial.OPEN and not can_convert
+        else "",
+        "order": order,
+        "subscription": getattr(order, "subscription", None) if order is not None else None,
+    }
 
 
 @acting_organization
@@ -280,22 +312,59 @@ def trial_retry_view(request: HttpRequest, principal: Principal, organization: O
     return redirect("storefront:trial", public_id=trial.public_id)
 
 
+@require_POST
+@acting_organization
+def trial_convert_view(request: HttpRequest, principal: Principal, organization: Organization, public_id: UUID):
+    """A provider admin buys the trial's plan, accepting the listing's terms; the subscription's
+    page follows (its deployment is the trial's, still running)."""
+    trial = _trial_or_404(principal, public_id)
+    form = TrialConvertForm(request.POST, terms=terms_required(trial.listing))
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            order = trial_convert(
+                trial=trial,
+                actor=principal,
+                accepted_terms=data["accepted_terms"],
+                purchase_order_number=data["purchase_order_number"],
+            )
+        except ApplicationError as exc:
+            if not exc.fields:
+                fresh = _trial_or_404(principal, public_id)
+                return _trial_response(
+                    request, principal, organization, fresh, status=exc.status_code, error=exc.message
+                )
+            status = exc.status_code
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Bought: {trial.listing.name} keeps running under your new subscription.")
+            return redirect("storefront:subscription", public_id=order.subscription.public_id)
+    return _trial_response(request, principal, organization, trial, status=status, convert_form=form)
+
+
 # --- deployments --------------------------------------------------------------------------
 
 
 @acting_organization
 def deployments_page(request: HttpRequest, principal: Principal, organization: Organization) -> HttpResponse:
     """Every deployment the organization is a party to, as provider or as vendor."""
-    deployments = deployments_visible_to(principal=principal).select_related("trial")
+    deployments = deployments_visible_to(principal=principal).select_related("trial", "entitlement")
     page = _page(request, deployments, "page")
     rows = []
     for deployment in page:
         trial = getattr(deployment, "trial", None)  # absent for deployments of orders
+        entitlement = getattr(deployment, "entitlement", None)  # absent for trials not (yet) bought
         rows.append(
             {
                 "deployment": deployment,
                 "side": party_side(deployment, principal),
-                "trial_url": reverse("storefront:trial", kwargs={"public_id": trial.public_id}) if trial else "",
+                # A trial's page shows its deployment; one that serves a subscription has its own page.
+                "trial_url": reverse("storefront:trial", kwargs={"public_id": trial.public_id})
+                if trial and entitlement is None
+                else "",
+                "url": reverse("storefront:deployment", kwargs={"public_id": deployment.public_id}),
+                "subscription": entitlement.subscription if entitlement is not None else None,
             }
         )
     context = {

@@ -1,11 +1,11 @@
-// The "Request a trial" form on the listing page. Without JavaScript both target fields are
-// shown and the server uses the one the chosen offering needs; with it, only that one is shown
-// (the other is disabled, so it is not sent).
+// The "Request a trial", "Buy" and "Request a quote" forms on the listing page. Without
+// JavaScript both target fields (region, sites) are shown and the server uses the one the chosen
+// offering needs; with it, only that one is shown (the other is disabled, so it is not sent).
 (function () {
   "use strict";
 
   function enhance(form) {
-    var plan = form.querySelector("select[name='plan']");
+    var plan = form.querySelector("select[name='plan'], select[name$='-plan']");
     if (!plan) { return; }
     var targets = form.querySelectorAll("[data-target-mode]");
 
@@ -16,7 +16,7 @@
         var cloud = field.getAttribute("data-target-mode") === "cloud";
         var show = !mode || (cloud ? mode === "cloud" : mode !== "cloud");
         field.hidden = !show;
-        field.querySelectorAll("select").forEach(function (select) { select.disabled = !show; });
+        field.querySelectorAll("select, input").forEach(function (input) { input.disabled = !show; });
       });
     }
 
@@ -25,6 +25,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form[data-trial-request]").forEach(enhance);
+    document.querySelectorAll("form[data-trial-request], form[data-target-switch]").forEach(enhance);
   });
 })();

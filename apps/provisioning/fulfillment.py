@@ -84,7 +84,8 @@ def fulfillment_call(deployment: Deployment, operation: str, idempotency_key: st
     except OutboundError as exc:
         raise TransientProvisioningError(f"The vendor's endpoint did not answer: {exc}") from exc
     if response.status in _TRANSIENT_STATUSES:
-        raise TransientProvisioningError(f"The vendor's endpoint answered {response.status}; trying again.")
+        # Also the last words of "Gave up after N retries: ...", so no "trying again" here.
+        raise TransientProvisioningError(f"The vendor's endpoint answered {response.status}.")
     try:
         data = response.json() if response.body.strip() else {}
     except ValueError:
@@ -92,6 +93,17 @@ def fulfillment_call(deployment: Deployment, operation: str, idempotency_key: st
     if not isinstance(data, dict):
         data = {}
     return response.status, data
+
+
+def vendor_says(data: dict[str, Any]) -> str:
+    """The vendor's own explanation of a refusal (`error`, `message` or `detail`), shortened, for
+    the failure reason both parties read: ": <text>", or "" when it gave none."""
+    for name in ("error", "message", "detail"):
+        value = data.get(name)
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())[:300].rstrip(".")
+            return f": {text}" if text else ""
+    return ""
 
 
 class VendorFulfillmentBackend:
@@ -125,25 +137,31 @@ class VendorFulfillmentBackend:
                     message="The vendor accepted the request; it confirms when the tenant is ready.",
                     external_id=str(data.get("tenant_id") or "")[:200],
                 )
-            raise PermanentProvisioningError(f"The vendor's endpoint refused the request ({status}).")
+            raise PermanentProvisioningError(
+                f"The vendor's endpoint refused the request ({status}){vendor_says(data)}."
+            )
         if step == "vendor_confirmation":
             if deployment.tenant_url:
                 return StepResult(message="The tenant is ready.")
             return StepResult(message="Waiting for the vendor's activate call.", wait=True)
         if step == "request_removal":
-            status, _data = fulfillment_call(deployment, "deprovision", f"{deployment.public_id}:deprovision")
+            status, data = fulfillment_call(deployment, "deprovision", f"{deployment.public_id}:deprovision")
             if status in (200, 202, 204, 404, 410):
                 return StepResult(message="The vendor removes the tenant.")
-            raise PermanentProvisioningError(f"The vendor's endpoint refused the removal ({status}).")
+            raise PermanentProvisioningError(
+                f"The vendor's endpoint refused the removal ({status}){vendor_says(data)}."
+            )
         raise PermanentProvisioningError(f"Unknown step '{step}'.")
 
     def check(self, deployment: Deployment) -> bool:
         return deployment.status == Deployment.Status.ACTIVE
 
     def _toggle(self, deployment: Deployment, operation: str, idempotency_key: str) -> None:
-        status, _data = fulfillment_call(deployment, operation, idempotency_key)
+        status, data = fulfillment_call(deployment, operation, idempotency_key)
         if status not in (200, 202, 204):
-            raise PermanentProvisioningError(f"The vendor's endpoint refused {operation} ({status}).")
+            raise PermanentProvisioningError(
+                f"The vendor's endpoint refused {operation} ({status}){vendor_says(data)}."
+            )
 
     def suspend(self, deployment: Deployment, *, idempotency_key: str) -> None:
         self._toggle(deployment, "suspend", idempotency_key)

@@ -26,7 +26,7 @@ from apps.provisioning.backends import (
 from apps.provisioning.models import Deployment, DeploymentStep
 from apps.provisioning.signals import deployment_status_changed
 from marketplace.audit import audit_record
-from marketplace.errors import Forbidden
+from marketplace.errors import Conflict, Forbidden
 from marketplace.events import event_emit
 from marketplace.outbox import outbox_enqueue
 from marketplace.principal import SYSTEM, Principal, Role
@@ -285,6 +285,22 @@ def deployment_activate(
         deployment = _lock(deployment.pk)
         if deployment.status == D.ACTIVE:
             return deployment
+        waiting = (D.PROVISIONING, D.AWAITING_AGENT)
+        if not by_site_agent and deployment.backend == "hybrid" and deployment.status in waiting:
+            # Hybrid: the vendor hands in the cloud part's address; the site agent's installation
+            # report is what makes the deployment active.
+            if tenant_url:
+                deployment.tenant_url = tenant_url[:200]
+                deployment.save(update_fields=["tenant_url", "updated_at"])
+            return deployment
+        if not by_site_agent and deployment.backend != "vendor":
+            # The vendor's callback finishes only what waits for the vendor: an on-premise (or
+            # hybrid) deployment is active when the site agent reports it installed, never before.
+            raise Conflict(
+                "This deployment does not wait for the vendor's confirmation.",
+                code="not_waiting_for_vendor",
+                extra={"current_status": deployment.status},
+            )
         transition_check(
             what="the deployment",
             current=deployment.status,

@@ -25,7 +25,7 @@ from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_fac
 from apps.catalog.signals import listing_viewed
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
-from marketplace.permissions import PublicReadOrAuthenticated
+from marketplace.permissions import IsAuthenticatedPrincipal, PublicReadOrAuthenticated
 from marketplace.principal import Principal, get_principal
 
 UPLOAD_PARSERS = (MultiPartParser, FormParser)
@@ -336,7 +336,7 @@ class OfferingViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(
         methods=["POST"], request=s.FulfillmentSettingsInputSerializer, responses=s.FulfillmentSettingsSerializer
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], permission_classes=[IsAuthenticatedPrincipal])
     def fulfillment(self, request: Request, listing_slug: str, id: str) -> Response:
         """How this offering is deployed and the vendor's fulfillment endpoint (vendor side only;
         vendor admins change it, also on live offerings). The signing secret is shown once, when

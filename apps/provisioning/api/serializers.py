@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -92,7 +93,11 @@ class DeprovisionSerializer(serializers.Serializer):
 
 class ActivateSerializer(serializers.Serializer):
     tenant_url = serializers.URLField(
-        max_length=200, required=False, allow_blank=True, help_text="Where the provider's tenant answers."
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the provider's tenant answers (http or https).",
     )
 
 

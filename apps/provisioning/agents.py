@@ -195,7 +195,8 @@ def receipt_accept(*, provider: Organization, actor: Principal, receipt: str) ->
     agent (its own Ed25519 key, carried in the receipt) installed the bundle, using the bundle's
     one-time enrollment token. Accepting it enrolls the agent and marks the deployment active.
     Raises ValidationFailed on `receipt` for anything forged, malformed or not this
-    organization's; Conflict when the token was already used."""
+    organization's (or a token not shipped in this bundle); Forbidden (invalid_enrollment_token)
+    when the token is unknown, already used or expired."""
     if actor.organization is None or actor.organization.pk != provider.pk or not actor.has_role(Role.MEMBER):
         raise Forbidden("Members of the provider organization upload receipts.")
     try:

@@ -28,9 +28,16 @@ from apps.provisioning.backends import PermanentProvisioningError, StepResult, S
 from apps.provisioning.fulfillment import VendorFulfillmentBackend
 from apps.provisioning.hooks import require
 from apps.provisioning.models import Bundle, Deployment, EnrollmentToken
+from marketplace.audit import audit_record
+from marketplace.errors import Forbidden, NotFound
+from marketplace.principal import Principal, Role
+from marketplace.tenancy import party_side
 
 MANIFEST_TYP = "manifest+jwt"
 ENROLLMENT_TOKEN_DAYS = 30
+# A deployment's bundle may be installed (and is handed out) while the deployment waits for the
+# site agent, runs or is suspended; afterwards it is withdrawn.
+BUNDLE_STATUSES = (Deployment.Status.AWAITING_AGENT, Deployment.Status.ACTIVE, Deployment.Status.SUSPENDED)
 _CHUNK = 1024 * 1024
 
 
@@ -51,6 +58,26 @@ def enrollment_token_create(
         created_by=created_by[:200],
         expires_at=timezone.now() + timedelta(days=days),
     )
+    return token, raw
+
+
+def enrollment_token_issue(*, site: Site, actor: Principal) -> tuple[EnrollmentToken, str]:
+    """A provider admin makes a one-time enrollment token for an agent at `site` (valid
+    ENROLLMENT_TOKEN_DAYS, returned once, audited). Raises Forbidden for anyone but an admin of
+    the site's organization, and (site_archived) for an archived site."""
+    if actor.organization is None or actor.organization.pk != site.organization_id or not actor.has_role(Role.ADMIN):
+        raise Forbidden("Organization admins create enrollment tokens.")
+    if site.archived_at is not None:
+        raise Forbidden("This site is archived.", code="site_archived")
+    with transaction.atomic():
+        token, raw = enrollment_token_create(site=site, created_by=actor.label)
+        audit_record(
+            actor=actor,
+            action="provisioning.enrollment_token.created",
+            target=token,
+            organization=site.organization,
+            new={"site": site.name, "hint": token.hint},
+        )
     return token, raw
 
 
@@ -158,6 +185,27 @@ def bundle_build(deployment: Deployment) -> Bundle:
             )
             bundle.file.save(f"{deployment.public_id}/{filename}", File(archive_file), save=False)
             bundle.save()
+    return bundle
+
+
+def bundle_for_provider(*, deployment: Deployment, actor: Principal) -> Bundle:
+    """The newest bundle of `deployment` for a provider member to carry into an air-gapped site;
+    the download is audited. It holds the site's one-time enrollment token, so the vendor and
+    read-only members get Forbidden; NotFound when there is none, or it was withdrawn (the
+    deployment no longer waits, runs or is suspended)."""
+    if party_side(deployment, actor) != "provider" or not actor.has_role(Role.MEMBER):
+        raise Forbidden("Members of the provider organization download its installation bundles.")
+    bundle = deployment.bundles.order_by("-created_at").first()
+    if bundle is None or deployment.status not in BUNDLE_STATUSES:
+        raise NotFound("This deployment has no installation bundle to download.")
+    audit_record(
+        actor=actor,
+        action="provisioning.bundle.downloaded",
+        target=deployment,
+        organization=deployment.provider,
+        counterparty=deployment.vendor,
+        new={"bundle": str(bundle.public_id), "sha256": bundle.sha256},
+    )
     return bundle
 
 

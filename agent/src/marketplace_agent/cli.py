@@ -178,14 +178,28 @@ def run_once(state: State, install_dir: Path) -> dict[str, int]:
     bundles = _call(server, "GET", "/api/v1/agent/bundles/", credential=credential)
     listed = {bundle["id"] for bundle in bundles}
     installed: dict[str, Any] = state.data.setdefault("installed", {})
+    # Bundles whose license is revoked (bundle id -> license id): not downloaded again while the
+    # license stays revoked, or every round would fetch the whole bundle only to refuse it.
+    refused: dict[str, str] = state.data.setdefault("refused", {})
     # What the marketplace no longer lists, or whose license was revoked, is removed.
     for bundle_id, info in list(installed.items()):
         if bundle_id not in listed or info.get("license") in revoked:
             shutil.rmtree(info["path"], ignore_errors=True)
             del installed[bundle_id]
+            if info.get("license") in revoked:
+                refused[bundle_id] = info["license"]
             counts["removed"] += 1
+    for bundle_id, license_id in list(refused.items()):
+        if bundle_id not in listed or license_id not in revoked:
+            del refused[bundle_id]
     for bundle in bundles:
-        if bundle["id"] in installed or bundle["deployment_status"] == "suspended":
+        info = installed.get(bundle["id"])
+        if info is not None and not info.get("reported", True):
+            # Installed, but the report did not get through: the deployment waits for it.
+            with contextlib.suppress(AgentError):
+                _report(state, bundle["id"], "installed")
+                info["reported"] = True
+        if info is not None or bundle["id"] in refused or bundle["deployment_status"] == "suspended":
             continue
         target = state.folder / "bundles" / f"{bundle['id']}.zip"
         target.parent.mkdir(exist_ok=True)
@@ -197,18 +211,32 @@ def run_once(state: State, install_dir: Path) -> dict[str, int]:
                 target, jwks=state.data["jwks"], revocation_tokens=tokens, site=state.data.get("site")
             )
             if not verification.ok:
+                license_id = str(verification.license_claims.get("jti") or "")
+                if license_id and not verification.not_revoked:
+                    refused[bundle["id"]] = license_id
                 raise AgentError("; ".join(verification.problems) or "verification failed")
             _report(state, bundle["id"], "verified")
             path = install_bundle(target, verification, install_dir)
-            installed[bundle["id"]] = {"path": str(path), "license": verification.license_claims.get("jti")}
+            installed[bundle["id"]] = {
+                "path": str(path),
+                "license": verification.license_claims.get("jti"),
+                "reported": False,
+            }
             state.save()
-            _report(state, bundle["id"], "installed")
             counts["installed"] += 1
         except (AgentError, jose.VerificationError, OSError) as exc:
             counts["failed"] += 1
             with contextlib.suppress(AgentError):  # reported again at the next round
                 _report(state, bundle["id"], "failed", str(exc))
             print(f"bundle {bundle['id']}: {exc}", file=sys.stderr)
+        else:
+            # Outside the `try`: an installed bundle whose report does not get through is not
+            # reported as failed; the report is sent again at the next round.
+            with contextlib.suppress(AgentError):
+                _report(state, bundle["id"], "installed")
+                installed[bundle["id"]]["reported"] = True
+        finally:
+            target.unlink(missing_ok=True)  # installed or refused: the zip is not needed any more
     state.save()
     return counts
 

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from apps.organizations.models import Organization, Site
 from apps.provisioning import agents
 from apps.provisioning.api import serializers as s
+from apps.provisioning.api.views import bundle_response
 from apps.provisioning.hooks import require
 from apps.provisioning.models import EnrollmentToken, SiteAgent
 from apps.provisioning.onprem import enrollment_token_create
@@ -99,16 +100,7 @@ class BundleDownloadView(AgentView):
         """The bundle itself, streamed (X-Checksum-SHA256 carries its digest)."""
         agent = self.agent(request)
         bundle = agents.bundle_for_agent(agent=agent, bundle_id=id)
-        return _bundle_response(bundle)
-
-
-def _bundle_response(bundle: Any) -> FileResponse:
-    response = FileResponse(
-        bundle.file.open("rb"), as_attachment=True, filename=bundle.filename, content_type="application/zip"
-    )
-    response["X-Checksum-SHA256"] = bundle.sha256
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        return bundle_response(bundle)
 
 
 class ReportView(AgentView):

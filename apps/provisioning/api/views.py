@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,9 +14,15 @@ from rest_framework.response import Response
 
 from apps.provisioning import selectors, services
 from apps.provisioning.api.serializers import ActivateSerializer, DeploymentSerializer, DeprovisionSerializer
-from apps.provisioning.models import Deployment
+from apps.provisioning.models import Bundle, Deployment
+from marketplace.audit import audit_record
+from marketplace.errors import Conflict, Forbidden, NotFound
 from marketplace.patient_data import guard_patient_data
-from marketplace.principal import get_principal
+from marketplace.principal import Role, get_principal
+from marketplace.tenancy import party_side
+
+# Statuses in which a deployment's bundle may still be installed (as the site agent sees them).
+_BUNDLE_STATUSES = (Deployment.Status.AWAITING_AGENT, Deployment.Status.ACTIVE, Deployment.Status.SUSPENDED)
 
 
 class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -65,3 +72,45 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             tenant_url=data.validated_data.get("tenant_url", ""),
         )
         return self._answer(deployment)
+
+    @extend_schema(
+        request=None,
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                response=bytes, description="The bundle, as an attachment; X-Checksum-SHA256 carries its digest."
+            )
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def bundle(self, request: Request, id: str) -> FileResponse:
+        """The installation bundle of an on-premise deployment, for a provider member (member+) who
+        carries it into an air-gapped site. It holds the site's one-time enrollment token, so only
+        the provider's members may fetch it (the vendor and read-only clients get 403)."""
+        deployment = self.get_object()
+        principal = get_principal(request)
+        if party_side(deployment, principal) != "provider" or not principal.has_role(Role.MEMBER):
+            raise Forbidden("Members of the provider organization download its installation bundles.")
+        bundle = deployment.bundles.order_by("-created_at").first()
+        if bundle is None:
+            raise NotFound("This deployment has no installation bundle (yet).")
+        if deployment.status not in _BUNDLE_STATUSES:
+            raise Conflict(f"The bundle was withdrawn: the deployment is {deployment.status}.", code="bundle_withdrawn")
+        audit_record(
+            actor=principal,
+            action="provisioning.bundle.downloaded",
+            target=deployment,
+            organization=deployment.provider,
+            counterparty=deployment.vendor,
+            new={"bundle": str(bundle.public_id), "sha256": bundle.sha256},
+        )
+        return bundle_response(bundle)
+
+
+def bundle_response(bundle: Bundle) -> FileResponse:
+    """A bundle streamed as a zip attachment, with its SHA-256 in X-Checksum-SHA256."""
+    response = FileResponse(
+        bundle.file.open("rb"), as_attachment=True, filename=bundle.filename, content_type="application/zip"
+    )
+    response["X-Checksum-SHA256"] = bundle.sha256
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.procurement.api.urls")),
     path("", include("apps.provisioning.api.urls")),
     path("", include("apps.analytics.api.urls")),
+    path("", include("apps.webhooks.api.urls")),
 ]
 
 urlpatterns = [

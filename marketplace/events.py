@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.db import models, transaction
+from django.dispatch import Signal
 
 from marketplace.models import Event, EventSequence
 
@@ -46,6 +47,10 @@ def _assign_sequences_quietly() -> None:
         logger.exception("could not assign event sequences after commit; beat will retry")
 
 
+# Sent after events received their sequence (kwargs: count), e.g. for webhooks to fan out.
+events_sequenced = Signal()
+
+
 def events_assign_sequence(*, batch_size: int = 500) -> int:
     """Give committed events without a sequence the next numbers, in id order.
 
@@ -63,4 +68,6 @@ def events_assign_sequence(*, batch_size: int = 500) -> int:
             assigned += 1
         if assigned:
             counter.save(update_fields=["last_value"])
+    if assigned:
+        events_sequenced.send(sender=Event, count=assigned)
     return assigned

@@ -82,20 +82,26 @@ def _webhook_signature(key: bytes, message_id: str, timestamp: str, body: bytes)
 
 
 def standard_webhook_headers(
-    *, secret: str, message_id: str, body: bytes, timestamp: int | None = None
+    *,
+    secret: str,
+    message_id: str,
+    body: bytes,
+    timestamp: int | None = None,
+    also_signed_by: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Return the ``webhook-id``, ``webhook-timestamp`` (unix seconds, now by
     default) and ``webhook-signature`` ("v1,<base64 HMAC-SHA256>") headers
-    for ``body``. Raises ValueError for a malformed secret."""
+    for ``body``. ``also_signed_by`` adds a signature per extra secret
+    (space-separated, as the spec allows), so a receiver that still has the
+    previous secret during a rotation keeps verifying. Raises ValueError for a
+    malformed secret."""
     if timestamp is None:
         timestamp = int(time.time())
-    key = _webhook_key(secret)
     ts = str(int(timestamp))
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": ts,
-        "webhook-signature": "v1," + _webhook_signature(key, message_id, ts, body),
-    }
+    signatures = [
+        "v1," + _webhook_signature(_webhook_key(one), message_id, ts, body) for one in (secret, *also_signed_by)
+    ]
+    return {"webhook-id": message_id, "webhook-timestamp": ts, "webhook-signature": " ".join(signatures)}
 
 
 def verify_standard_webhook(

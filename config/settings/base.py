@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "apps.provisioning",
     "apps.procurement",
     "apps.analytics",
+    "apps.webhooks",
     "apps.storefront",
 ]
 
@@ -261,6 +262,8 @@ CELERY_BEAT_SCHEDULE = {
     "trials-sweep": {"task": "procurement.trials_sweep", "schedule": 300.0},
     "quotes-sweep": {"task": "procurement.quotes_sweep", "schedule": 300.0},
     "subscriptions-sweep": {"task": "procurement.subscriptions_sweep", "schedule": 300.0},
+    "webhooks-fan-out": {"task": "webhooks.fan_out", "schedule": 10.0, "options": {"queue": "webhooks"}},
+    "webhooks-sweep": {"task": "webhooks.sweep", "schedule": 10.0, "options": {"queue": "webhooks"}},
 }
 # Outbox rows older than this without a confirmed dispatch are sent again by the reconciler.
 MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS = 30

@@ -1,0 +1,8 @@
+from rest_framework.routers import SimpleRouter
+
+from apps.webhooks.api.views import DeliveryViewSet, EndpointViewSet
+
+router = SimpleRouter(trailing_slash=True)
+router.register("webhooks/endpoints", EndpointViewSet, basename="webhook-endpoint")
+router.register("webhooks/deliveries", DeliveryViewSet, basename="webhook-delivery")
+urlpatterns = router.urls

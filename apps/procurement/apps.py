@@ -15,3 +15,4 @@ class ProcurementConfig(AppConfig):
         licensing.sign = lambda payload, typ: licenses.document_sign(payload, typ=typ)[0]
         licensing.jwks = licenses.licensing_jwks
         licensing.revocations = licenses.revocation_list
+        licensing.revoke_superseded = licenses.licenses_revoke_superseded

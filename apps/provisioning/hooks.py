@@ -19,6 +19,9 @@ class LicensingHooks:
     # The JWKS that verifies licenses and manifests, and the signed revocation list.
     jwks: Callable[[], dict[str, Any]] | None = None
     revocations: Callable[[], dict[str, Any]] | None = None
+    # Revoke licenses a deployment no longer runs under (a converted trial's), once its site
+    # has a bundle with the new one.
+    revoke_superseded: Callable[[Deployment], int] | None = None
 
 
 licensing = LicensingHooks()

@@ -169,6 +169,7 @@ class Bundle(PublicIdModel):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     manifest = models.TextField(help_text="The signed manifest (compact JWS).")
+    license_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the license inside.")
     enrollment_token = models.ForeignKey(
         EnrollmentToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="bundles"
     )

@@ -103,16 +103,17 @@ def _sha256_of(stored: Any) -> tuple[str, int]:
 
 
 def bundle_build(deployment: Deployment) -> Bundle:
-    """Build (once) the bundle of an on-premise deployment. Idempotent: a bundle already built
-    for the deployment is returned."""
-    existing = deployment.bundles.order_by("-created_at").first()
-    if existing is not None:
-        return existing
+    """Build the bundle of an on-premise deployment for its current license. Idempotent: the
+    newest bundle is returned while it carries that license; a new license (a converted trial, a
+    renewal) gets a new bundle, which the site agent installs in place of the old one."""
     if not deployment.site_id:
         raise PermanentProvisioningError("An on-premise deployment needs a site.")
     license_token = require("license_for")(deployment)
     if not license_token:
         raise PermanentProvisioningError("No license was issued for this deployment.")
+    existing = deployment.bundles.order_by("-created_at").first()
+    if existing is not None and existing.license_sha256 in ("", hashlib.sha256(license_token.encode()).hexdigest()):
+        return existing
     version = _latest_version(deployment)
     bundle_id = uuid.uuid4()
     enrollment, raw_token = enrollment_token_create(site=deployment.site, created_by="installation bundle")
@@ -181,6 +182,7 @@ def bundle_build(deployment: Deployment) -> Bundle:
                 size=size,
                 sha256=digest.hexdigest(),
                 manifest=manifest,
+                license_sha256=hashlib.sha256(license_token.encode()).hexdigest(),
                 enrollment_token=enrollment,
             )
             bundle.file.save(f"{deployment.public_id}/{filename}", File(archive_file), save=False)
@@ -279,3 +281,28 @@ class HybridBackend:
 
     def resume(self, deployment: Deployment, *, idempotency_key: str) -> None:
         self.vendor.resume(deployment, idempotency_key=idempotency_key)
+
+
+REFRESH_TASK = "provisioning.refresh_bundle"
+_SERVED = (Deployment.Status.AWAITING_AGENT, Deployment.Status.ACTIVE, Deployment.Status.SUSPENDED)
+
+
+def bundle_refresh_dispatch(deployment: Deployment) -> None:
+    """After a deployment's license changed (inside that transaction): build its new bundle
+    after commit, if it has one already (on premise)."""
+    if deployment.bundles.exists():
+        from marketplace.outbox import outbox_enqueue
+
+        outbox_enqueue(task_name=REFRESH_TASK, kwargs={"deployment_id": deployment.pk}, queue="provisioning")
+
+
+def bundle_refresh(*, deployment_id: int) -> str:
+    """Build the bundle for the deployment's current license; then licenses it superseded (a
+    converted trial's) are revoked, so the site never holds only a revoked license."""
+    deployment = Deployment.objects.select_related("listing", "provider", "vendor", "site").get(pk=deployment_id)
+    if deployment.status not in _SERVED or not deployment.bundles.exists():
+        return "skipped"
+    before = deployment.bundles.order_by("-created_at").first()
+    bundle = bundle_build(deployment)
+    require("revoke_superseded")(deployment)
+    return "rebuilt" if before is None or bundle.pk != before.pk else "current"

@@ -56,3 +56,12 @@ def backend_call(self, *, deployment_id: int, operation: str, idempotency_key: s
         )
     except TransientProvisioningError as exc:
         raise self.retry(countdown=min(2**self.request.retries, 60) + random.uniform(0, 1)) from exc  # noqa: S311
+
+
+@shared_task(
+    name="provisioning.refresh_bundle", acks_late=True, reject_on_worker_lost=True, soft_time_limit=600, time_limit=660
+)
+def refresh_bundle(*, deployment_id: int) -> str:
+    from apps.provisioning.onprem import bundle_refresh
+
+    return bundle_refresh(deployment_id=deployment_id)

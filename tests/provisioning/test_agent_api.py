@@ -839,12 +839,6 @@ def test_anonymous_callers_and_operators_may_not_upload_receipts(
 # --- known gaps ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Converting an on-premise trial revokes the trial license, which is the one inside the "
-    "deployment's only bundle, and no new bundle with the subscription's license is built: the "
-    "agent removes the software the hospital just bought (bundle_build is once per deployment).",
-)
 def test_converting_an_on_premise_trial_gives_the_site_a_bundle_with_a_valid_license(
     st_mary: Party, trial: Trial, agent_of_site: APIClient
 ) -> None:

@@ -181,14 +181,8 @@ def run_once(state: State, install_dir: Path) -> dict[str, int]:
     # Bundles whose license is revoked (bundle id -> license id): not downloaded again while the
     # license stays revoked, or every round would fetch the whole bundle only to refuse it.
     refused: dict[str, str] = state.data.setdefault("refused", {})
-    # What the marketplace no longer lists, or whose license was revoked, is removed.
-    for bundle_id, info in list(installed.items()):
-        if bundle_id not in listed or info.get("license") in revoked:
-            shutil.rmtree(info["path"], ignore_errors=True)
-            del installed[bundle_id]
-            if info.get("license") in revoked:
-                refused[bundle_id] = info["license"]
-            counts["removed"] += 1
+    # Installed bundles whose license was revoked are removed before anything new is installed.
+    _remove(installed, refused, revoked, counts, keep=lambda bundle_id, info: info.get("license") not in revoked)
     for bundle_id, license_id in list(refused.items()):
         if bundle_id not in listed or license_id not in revoked:
             del refused[bundle_id]
@@ -237,8 +231,26 @@ def run_once(state: State, install_dir: Path) -> dict[str, int]:
                 installed[bundle["id"]]["reported"] = True
         finally:
             target.unlink(missing_ok=True)  # installed or refused: the zip is not needed any more
+    # What the marketplace no longer lists is removed after the new bundles are in place (a new
+    # bundle of the same deployment, e.g. with a renewed license, replaces the old one).
+    _remove(installed, refused, revoked, counts, keep=lambda bundle_id, info: bundle_id in listed)
     state.save()
     return counts
+
+
+def _remove(
+    installed: dict[str, Any], refused: dict[str, str], revoked: set[str], counts: dict[str, int], keep: Any
+) -> None:
+    """Uninstall the installed bundles `keep` rejects (a newer bundle in the same folder stays)."""
+    for bundle_id, info in list(installed.items()):
+        if keep(bundle_id, info):
+            continue
+        del installed[bundle_id]
+        if not any(other["path"] == info["path"] for other in installed.values()):
+            shutil.rmtree(info["path"], ignore_errors=True)
+        if info.get("license") in revoked:
+            refused[bundle_id] = info["license"]
+        counts["removed"] += 1
 
 
 def run(args: argparse.Namespace) -> int:

@@ -147,7 +147,8 @@ def _issue(
 
 
 def license_issue_for_entitlement(*, entitlement: Entitlement, actor: Principal = SYSTEM) -> License:
-    """Sign a license for an entitlement (call inside the transaction that creates or renews it)."""
+    """Sign a license for an entitlement (call inside the transaction that creates or renews it).
+    An on-premise deployment that already has a bundle gets a new one with it, after commit."""
     claims = {
         "kind": "subscription",
         "entitlement": str(entitlement.public_id),
@@ -159,7 +160,7 @@ def license_issue_for_entitlement(*, entitlement: Entitlement, actor: Principal 
         "seats": entitlement.seats,
         "features": list(entitlement.features),
     }
-    return _issue(
+    license = _issue(
         claims=claims,
         not_before=entitlement.valid_from,
         expires_at=entitlement.valid_until,
@@ -169,6 +170,11 @@ def license_issue_for_entitlement(*, entitlement: Entitlement, actor: Principal 
         entitlement=entitlement,
         actor=actor,
     )
+    if entitlement.deployment_id:
+        from apps.provisioning.onprem import bundle_refresh_dispatch
+
+        bundle_refresh_dispatch(entitlement.deployment)
+    return license
 
 
 def license_issue_for_trial(*, trial: Trial, actor: Principal = SYSTEM) -> License:
@@ -265,3 +271,12 @@ def license_token_for_deployment(deployment: Any) -> str | None:
         .first()
     )
     return found
+
+
+def licenses_revoke_superseded(deployment: Any) -> int:
+    """Revoke the licenses of converted trials whose deployment now runs under a subscription."""
+    return licenses_revoke_where(
+        trial__deployment=deployment,
+        trial__status=Trial.Status.CONVERTED,
+        reason="The trial was converted to a subscription.",
+    )

@@ -380,7 +380,10 @@ def trial_mark_converted(*, trial: Trial, actor: Principal) -> None:
     deployment now serves the subscription, and its trial license is replaced by the
     entitlement's."""
     if _transition(trial, T.CONVERTED, actor=actor, ended_at=timezone.now()):
-        licenses_revoke_where(trial=trial, reason="The trial was converted to a subscription.")
+        if trial.deployment is None or not trial.deployment.bundles.exists():
+            licenses_revoke_where(trial=trial, reason="The trial was converted to a subscription.")
+        # else: revoked once the site's new bundle carries the subscription's license
+        # (provisioning.refresh_bundle), so the site never holds only a revoked license.
         notify_members(
             trial.vendor,
             subject=f"Trial of {trial.listing.name} converted",

@@ -91,3 +91,24 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     def get_message_id(self, delivery: WebhookDelivery) -> str:
         return f"msg_{delivery.public_id.hex}"
+
+
+class EventQuerySerializer(serializers.Serializer):
+    cursor = serializers.CharField(required=False, max_length=100)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    type = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z_]+\.([a-z_]+|\*)$", max_length=80), required=False
+    )
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    sequence = serializers.IntegerField()
+    data = serializers.JSONField(help_text="Ids and states of the objects concerned, and `links` to fetch them.")
+
+
+class EventPageSerializer(serializers.Serializer):
+    next = serializers.URLField(help_text="Always present: the cursor after the last event returned.")
+    results = EventSerializer(many=True)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.webhooks import services
 from apps.webhooks.api import serializers as s
+from apps.webhooks.feed import decode_cursor, encode_cursor, feed_events
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
+from apps.webhooks.services import webhook_payload
 from marketplace.errors import Forbidden
 from marketplace.idempotency import idempotent_create
+from marketplace.permissions import IsAuthenticatedPrincipal
 from marketplace.principal import Principal, Role, get_principal
 from marketplace.tenancy import scope_queryset
 
@@ -124,3 +130,41 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class EventFeedView(APIView):
+    """GET /api/v1/events/: the organization's events in the order they became visible."""
+
+    permission_classes = (IsAuthenticatedPrincipal,)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cursor", str, description="The `next` cursor of the previous page; absent: the start."),
+            OpenApiParameter("page_size", int, description="1-100, default 25."),
+            OpenApiParameter("type", str, many=True, description="Event types or patterns ('trial.*'); repeat."),
+        ],
+        responses=s.EventPageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        """Events are ordered by a sequence assigned after their transaction commits, so a poller
+        that follows `next` resumes exactly where it stopped: it never misses or repeats an event,
+        even when transactions commit out of order. `next` is always present; poll it again later
+        when `results` is empty."""
+        principal = get_principal(request)
+        query = s.EventQuerySerializer(
+            data={**request.query_params.dict(), "type": request.query_params.getlist("type")}
+        )
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        after = decode_cursor(values["cursor"]) if values.get("cursor") else 0
+        size = values.get("page_size", 25)
+        events = feed_events(principal=principal, after=after, types=values.get("type") or [])[:size]
+        page = list(events)
+        last = page[-1].sequence if page else after
+        base = request.build_absolute_uri(request.path)
+        params = {"cursor": encode_cursor(last), "page_size": size}
+        if values.get("type"):
+            params["type"] = values["type"]
+        return Response(
+            {"next": f"{base}?{urlencode(params, doseq=True)}", "results": [webhook_payload(e) for e in page]}
+        )

@@ -132,7 +132,10 @@ _DRF_CODES: dict[type[Exception], str] = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes the one error shape; never a traceback."""
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         fields = _flatten(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
         return Response(error_body("validation_error", _validation_message(fields), fields), status=400)

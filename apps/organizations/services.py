@@ -23,6 +23,7 @@ from apps.organizations.models import ApiClient, Invitation, MemberRole, Members
 from marketplace.audit import audit_record
 from marketplace.errors import Conflict, Forbidden, ValidationFailed
 from marketplace.events import event_emit
+from marketplace.limits import daily_limit_check
 from marketplace.notifications import email_queue
 from marketplace.principal import Principal, Role
 
@@ -73,7 +74,10 @@ def organization_create(
             new={"name": organization.name, "kind": organization.kind, "sector": organization.sector},
         )
         audit_record(
-            actor=actor, action="organizations.member.added", target=membership, organization=organization,
+            actor=actor,
+            action="organizations.member.added",
+            target=membership,
+            organization=organization,
             new={"user": user.email, "role": membership.role},
         )
         event_emit(type="organization.created", subject=organization, organization=organization)
@@ -110,8 +114,12 @@ def organization_update(*, organization: Organization, actor: Principal, data: d
         organization.full_clean()
         organization.save()
         audit_record(
-            actor=actor, action="organizations.organization.updated", target=organization,
-            organization=organization, old=old, new=new,
+            actor=actor,
+            action="organizations.organization.updated",
+            target=organization,
+            organization=organization,
+            old=old,
+            new=new,
         )
     return organization
 
@@ -140,8 +148,12 @@ def organization_verify(*, organization: Organization, actor: Principal) -> Orga
         organization.verified_by = actor.user
         organization.save(update_fields=["verified_at", "verified_by", "updated_at"])
         audit_record(
-            actor=actor, action="organizations.organization.verified", target=organization,
-            organization=organization, old={"verified": False}, new={"verified": True},
+            actor=actor,
+            action="organizations.organization.verified",
+            target=organization,
+            organization=organization,
+            old={"verified": False},
+            new={"verified": True},
         )
         event_emit(type="organization.verified", subject=organization, organization=organization)
     return organization
@@ -171,8 +183,12 @@ def membership_change_role(*, membership: Membership, role: str, actor: Principa
         old_role, membership.role = membership.role, role
         membership.save(update_fields=["role", "updated_at"])
         audit_record(
-            actor=actor, action="organizations.member.role_changed", target=membership,
-            organization=membership.organization, old={"role": old_role}, new={"role": role},
+            actor=actor,
+            action="organizations.member.role_changed",
+            target=membership,
+            organization=membership.organization,
+            old={"role": old_role},
+            new={"role": role},
         )
     return membership
 
@@ -185,8 +201,11 @@ def membership_remove(*, membership: Membership, actor: Principal) -> None:
         if membership.role == MemberRole.ADMIN and not _other_admins_exist(membership):
             raise Conflict("An organization needs at least one admin.", code="last_admin")
         audit_record(
-            actor=actor, action="organizations.member.removed", target=membership,
-            organization=membership.organization, old={"user": membership.user.email, "role": membership.role},
+            actor=actor,
+            action="organizations.member.removed",
+            target=membership,
+            organization=membership.organization,
+            old={"user": membership.user.email, "role": membership.role},
         )
         user = membership.user
         membership.delete()
@@ -212,6 +231,10 @@ def invitation_create(*, organization: Organization, email: str, role: str, acto
         )
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
+        Organization.objects.select_for_update().get(pk=organization.pk)  # the daily limit is exact
+        daily_limit_check(
+            name="invitations_per_day", recent=Invitation.objects.filter(organization=organization), what="invitations"
+        )
         # A new invitation replaces any pending one for the same address.
         Invitation.objects.filter(
             organization=organization, email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
@@ -225,8 +248,11 @@ def invitation_create(*, organization: Organization, email: str, role: str, acto
             expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
         )
         audit_record(
-            actor=actor, action="organizations.invitation.created", target=invitation,
-            organization=organization, new={"email": email, "role": role},
+            actor=actor,
+            action="organizations.invitation.created",
+            target=invitation,
+            organization=organization,
+            new={"email": email, "role": role},
         )
         link = settings.MARKETPLACE_BASE_URL + reverse("storefront:invitation", kwargs={"token": token})
         email_queue(
@@ -249,8 +275,11 @@ def invitation_revoke(*, invitation: Invitation, actor: Principal) -> Invitation
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at", "updated_at"])
         audit_record(
-            actor=actor, action="organizations.invitation.revoked", target=invitation,
-            organization=invitation.organization, new={"email": invitation.email},
+            actor=actor,
+            action="organizations.invitation.revoked",
+            target=invitation,
+            organization=invitation.organization,
+            new={"email": invitation.email},
         )
     return invitation
 
@@ -284,8 +313,11 @@ def invitation_accept(*, token: str, user: User, actor: Principal) -> Membership
             user.email_confirmed_at = timezone.now()
             user.save(update_fields=["email_confirmed_at"])
         audit_record(
-            actor=actor, action="organizations.member.added", target=membership,
-            organization=invitation.organization, new={"user": user.email, "role": membership.role},
+            actor=actor,
+            action="organizations.member.added",
+            target=membership,
+            organization=invitation.organization,
+            new={"user": user.email, "role": membership.role},
         )
     return membership
 
@@ -306,7 +338,10 @@ def site_create(*, organization: Organization, actor: Principal, data: dict[str,
         site.full_clean()
         site.save()
         audit_record(
-            actor=actor, action="organizations.site.created", target=site, organization=organization,
+            actor=actor,
+            action="organizations.site.created",
+            target=site,
+            organization=organization,
             new={key: getattr(site, key) for key in SITE_FIELDS},
         )
     return site
@@ -329,8 +364,12 @@ def site_update(*, site: Site, actor: Principal, data: dict[str, Any]) -> Site:
         site.full_clean()
         site.save()
         audit_record(
-            actor=actor, action="organizations.site.updated", target=site, organization=site.organization,
-            old=old, new=new,
+            actor=actor,
+            action="organizations.site.updated",
+            target=site,
+            organization=site.organization,
+            old=old,
+            new=new,
         )
     return site
 
@@ -376,7 +415,10 @@ def api_client_create(
             created_by=created_by or actor.user,
         )
         audit_record(
-            actor=actor, action="organizations.api_client.created", target=client, organization=organization,
+            actor=actor,
+            action="organizations.api_client.created",
+            target=client,
+            organization=organization,
             new={"name": client.name, "role": role, "client_id": client.client_id},
         )
     return client, secret
@@ -394,7 +436,11 @@ def api_client_revoke(*, client: ApiClient, actor: Principal) -> ApiClient:
         client.save(update_fields=["revoked_at"])
         client.accesstoken_set.all().delete()
         audit_record(
-            actor=actor, action="organizations.api_client.revoked", target=client,
-            organization=client.organization, old={"revoked": False}, new={"revoked": True},
+            actor=actor,
+            action="organizations.api_client.revoked",
+            target=client,
+            organization=client.organization,
+            old={"revoked": False},
+            new={"revoked": True},
         )
     return client

@@ -19,10 +19,13 @@ from apps.provisioning.models import AgentReport, Bundle, Deployment, Enrollment
 from apps.provisioning.onprem import token_hash
 from apps.provisioning.services import deployment_activate, deployment_fail
 from marketplace.audit import audit_record
+from marketplace.context import current_request_context
 from marketplace.errors import ApplicationError, Forbidden, NotFound, ValidationFailed
+from marketplace.limits import failure_limit_check, failure_record
 from marketplace.principal import Principal, PrincipalKind, Role
 from marketplace.signing import SignatureError, jws_unverified_header, jws_unverified_payload, jws_verify
 
+ENROLL_LIMIT = "failed_enrollments_per_hour"
 RECEIPT_TYP = "receipt+jwt"
 # Bundles an agent is shown: deployments waiting for it or running at its site.
 _VISIBLE = (Deployment.Status.AWAITING_AGENT, Deployment.Status.ACTIVE, Deployment.Status.SUSPENDED)
@@ -60,14 +63,20 @@ def agent_authenticate(authorization: str) -> SiteAgent:
 
 
 def _redeem(raw_token: str) -> EnrollmentToken:
-    """Lock and return a usable enrollment token, else Forbidden (no hint which part failed)."""
+    """Lock and return a usable enrollment token, else Forbidden (no hint which part failed).
+    Failed attempts are counted per address and per site; over the limit: 429."""
+    address = current_request_context().client_address or "unknown"
+    failure_limit_check(name=ENROLL_LIMIT, keys=[f"addr:{address}"])
     token = (
         EnrollmentToken.objects.select_for_update()
         .select_related("site", "organization")
         .filter(token_hash=token_hash((raw_token or "").strip()))
         .first()
     )
+    if token is not None:
+        failure_limit_check(name=ENROLL_LIMIT, keys=[f"site:{token.site_id}"])
     if token is None or token.used_at is not None or token.expires_at <= timezone.now() or token.site.archived_at:
+        failure_record(name=ENROLL_LIMIT, keys=[f"addr:{address}", *([f"site:{token.site_id}"] if token else [])])
         raise Forbidden(
             "This enrollment token is not valid (unknown, used or expired).", code="invalid_enrollment_token"
         )

@@ -168,7 +168,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "marketplace.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "marketplace.schema.AutoSchema",  # adds the error answers (marketplace/schema.py)
     "EXCEPTION_HANDLER": "marketplace.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "marketplace.throttling.PrincipalRateThrottle",
@@ -198,6 +198,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Tags and operation ids from the path after /api/v1 ("trials", "trials_create"), not "v1".
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -280,6 +282,14 @@ MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISI
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.
 MARKETPLACE_TRIAL_REMINDER_DAYS = [int(d) for d in env_list("MARKETPLACE_TRIAL_REMINDER_DAYS", "7,1")]
+# Business limits (0 switches one off; the benchmarks do): per organization and 24 hours, and
+# failed site-agent enrollments per site or address and hour. Over a limit: 429 + Retry-After.
+MARKETPLACE_LIMITS = {
+    "trial_requests_per_day": int(os.environ.get("MARKETPLACE_LIMIT_TRIAL_REQUESTS_PER_DAY", "100")),
+    "quote_requests_per_day": int(os.environ.get("MARKETPLACE_LIMIT_QUOTE_REQUESTS_PER_DAY", "100")),
+    "invitations_per_day": int(os.environ.get("MARKETPLACE_LIMIT_INVITATIONS_PER_DAY", "50")),
+    "failed_enrollments_per_hour": int(os.environ.get("MARKETPLACE_LIMIT_FAILED_ENROLLMENTS_PER_HOUR", "10")),
+}
 # A trial's license is issued at approval and stays valid for the trial's days plus this allowance
 # for setting it up (the trial's own end is enforced by expiry and revocation).
 MARKETPLACE_TRIAL_LICENSE_SETUP_DAYS = int(os.environ.get("MARKETPLACE_TRIAL_LICENSE_SETUP_DAYS", "7"))

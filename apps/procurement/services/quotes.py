@@ -28,6 +28,7 @@ from apps.procurement.services.common import (
 from marketplace.audit import audit_record
 from marketplace.errors import Conflict, ValidationFailed
 from marketplace.events import event_emit
+from marketplace.limits import daily_limit_check
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.transitions import transition_check, transition_record
@@ -157,6 +158,10 @@ def quote_request_create(
         ):
             raise ValidationFailed.for_field("trial", "The quote's target must include the trial's site or region.")
     with transaction.atomic():
+        Organization.objects.select_for_update().get(pk=provider.pk)  # the daily limit is exact
+        daily_limit_check(
+            name="quote_requests_per_day", recent=QuoteRequest.objects.filter(provider=provider), what="quote requests"
+        )
         if trial is not None:
             Trial.objects.select_for_update().get(pk=trial.pk)
             open_request = QuoteRequest.objects.filter(trial=trial, status__in=QuoteRequest.OPEN).first()

@@ -24,6 +24,7 @@ from apps.provisioning.services import deployment_create, deployment_deprovision
 from marketplace.audit import audit_record
 from marketplace.errors import Conflict, Forbidden, ValidationFailed
 from marketplace.events import event_emit
+from marketplace.limits import daily_limit_check
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
@@ -159,6 +160,9 @@ def trial_request(
         # One open trial per organization, offering and site or region: the provider's row lock
         # serializes concurrent requests (NULL sites are distinct in unique constraints).
         Organization.objects.select_for_update().get(pk=provider.pk)
+        daily_limit_check(
+            name="trial_requests_per_day", recent=Trial.objects.filter(provider=provider), what="trial requests"
+        )
         existing = Trial.objects.filter(
             provider=provider, offering=offering, site=site, region=region, status__in=Trial.OPEN
         ).first()

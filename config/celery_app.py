@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["marketplace", "apps.provisioning", "apps.procurement"])
+app.autodiscover_tasks(["marketplace", "apps.provisioning", "apps.procurement", "apps.webhooks"])
 
 
 def _ensure_broker_folders() -> None:
@@ -27,3 +27,12 @@ def _ensure_broker_folders() -> None:
 @app.on_after_configure.connect
 def _on_after_configure(sender: Celery, **kwargs: object) -> None:
     _ensure_broker_folders()
+
+
+@app.on_after_finalize.connect
+def _connect_request_ids(sender: Celery, **kwargs: object) -> None:
+    from marketplace.logging import connect_celery_signals
+    from marketplace.metrics import connect_task_metrics
+
+    connect_celery_signals()
+    connect_task_metrics()

@@ -6,6 +6,7 @@ from oauth2_provider import views as oauth2_views
 from apps.catalog.views import listing_image
 from marketplace import health
 from marketplace.errors import json_or_html_400, json_or_html_404, json_or_html_500
+from marketplace.metrics import metrics_view
 
 api_v1 = [
     path("", include("marketplace.api.urls")),
@@ -20,6 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     # Only the token endpoint: integrators use client credentials, nothing else.
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2-token"),
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2-revoke-token"),

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "marketplace.metrics.MetricsMiddleware",
     "marketplace.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -282,6 +283,9 @@ MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISI
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.
 MARKETPLACE_TRIAL_REMINDER_DAYS = [int(d) for d in env_list("MARKETPLACE_TRIAL_REMINDER_DAYS", "7,1")]
+# /metrics answers signed-in operators and callers from these networks (Prometheus inside the
+# cluster); everyone else gets 404.
+MARKETPLACE_METRICS_ALLOWED_NETWORKS = env_list("MARKETPLACE_METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # Business limits (0 switches one off; the benchmarks do): per organization and 24 hours, and
 # failed site-agent enrollments per site or address and hour. Over a limit: 429 + Retry-After.
 MARKETPLACE_LIMITS = {
@@ -368,11 +372,24 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# DJANGO_LOG_FORMAT: "json" (one object per line with the request id; production's default) or
+# "plain" (the local default).
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "marketplace.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "marketplace.logging.MarketplaceJsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }

@@ -106,14 +106,14 @@ class MetricsMiddleware:
 def connect_task_metrics() -> None:
     from celery.signals import task_failure, task_retry, task_success
 
-    @task_success.connect(weak=False)
+    @task_success.connect(weak=False, dispatch_uid="marketplace.metrics.success")
     def _ok(sender: Any = None, **kwargs: Any) -> None:
         TASKS.labels(getattr(sender, "name", "?"), "success").inc()
 
-    @task_failure.connect(weak=False)
+    @task_failure.connect(weak=False, dispatch_uid="marketplace.metrics.failure")
     def _failed(sender: Any = None, **kwargs: Any) -> None:
         TASKS.labels(getattr(sender, "name", "?"), "failure").inc()
 
-    @task_retry.connect(weak=False)
+    @task_retry.connect(weak=False, dispatch_uid="marketplace.metrics.retry")
     def _retry(sender: Any = None, **kwargs: Any) -> None:
         TASKS.labels(getattr(sender, "name", "?"), "retry").inc()

@@ -7,4 +7,6 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        from apps.catalog import signals  # noqa: F401  (keeps search text current when a vendor is renamed)
+        from apps.catalog import freshness, signals  # noqa: F401  (keeps search text current when a vendor is renamed)
+
+        freshness.connect()

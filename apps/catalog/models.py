@@ -355,3 +355,14 @@ class Review(PublicIdModel):
 
     def __str__(self) -> str:
         return f"{self.rating}/5 for {self.listing.name} by {self.organization.name}"
+
+
+
+class CatalogVersion(models.Model):
+    """One row: a counter that moves whenever anything the catalog API shows changes
+    (apps/catalog/freshness.py); ETags are built from it."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.version)

@@ -10,7 +10,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404 as drf_get_object_or_404
@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
+from apps.catalog.freshness import ConditionalCatalogMixin
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
 from apps.catalog.signals import listing_viewed
@@ -93,19 +94,23 @@ SEARCH_PARAMETERS = [
         for facet in FACETS
     ],
 ]
-SEARCH_RESPONSE = inline_serializer(
-    "ListingSearchPage",
-    {
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": s.ListingSummarySerializer(many=True),
-        "facets": serializers.DictField(child=s.FacetValueSerializer(many=True)),
-    },
-)
 
 
-class ListingViewSet(viewsets.GenericViewSet):
+@extend_schema_serializer(many=False, component_name="ListingSearchPage")
+class ListingSearchPageSerializer(serializers.Serializer):
+    """The search answer is itself the page (with `facets`): not wrapped in another page."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = s.ListingSummarySerializer(many=True)
+    facets = serializers.DictField(child=s.FacetValueSerializer(many=True))
+
+
+SEARCH_RESPONSE = ListingSearchPageSerializer
+
+
+class ListingViewSet(ConditionalCatalogMixin, viewsets.GenericViewSet):
     """Listings ("apps"). Anyone searches and reads published ones; vendors create and edit
     drafts and submit them; operators review."""
 
@@ -266,7 +271,7 @@ class ListingViewSet(viewsets.GenericViewSet):
         return self._detail(listing)
 
 
-class ListingChildMixin:
+class ListingChildMixin(ConditionalCatalogMixin):
     """Nested under /apps/{slug}/: the listing must be visible to the caller (404 otherwise)."""
 
     lookup_field = "public_id"

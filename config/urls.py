@@ -5,6 +5,7 @@ from oauth2_provider import views as oauth2_views
 
 from apps.catalog.views import listing_image
 from marketplace import health
+from marketplace.admin import OperatorAdminSite
 from marketplace.errors import json_or_html_400, json_or_html_404, json_or_html_500
 from marketplace.metrics import metrics_view
 
@@ -17,6 +18,8 @@ api_v1 = [
     path("", include("apps.analytics.api.urls")),
     path("", include("apps.webhooks.api.urls")),
 ]
+
+admin.site.__class__ = OperatorAdminSite  # the console asks operators for a second factor
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

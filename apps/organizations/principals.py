@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from apps.organizations.models import ApiClient, Membership, Organization
 from marketplace.authentication import ApiClientIdentity
 from marketplace.errors import Forbidden
@@ -47,6 +49,9 @@ def resolve_principal(request: Any) -> Principal:
     if user is None or not user.is_authenticated:
         return ANONYMOUS
     if user.is_staff:
+        if settings.MARKETPLACE_OPERATOR_2FA and not (hasattr(user, "is_verified") and user.is_verified()):
+            # Signed in with a password only: no operator powers until the second factor.
+            return Principal(kind=PrincipalKind.MEMBER, label=user.email, user=user)
         return operator_principal(user)
     wanted = request.headers.get("X-Organization") if hasattr(request, "headers") else None
     memberships = _memberships(user)

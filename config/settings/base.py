@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "marketplace",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "apps.accounts",
     "apps.organizations",
     "apps.catalog",
@@ -69,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -283,6 +287,10 @@ MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISI
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.
 MARKETPLACE_TRIAL_REMINDER_DAYS = [int(d) for d in env_list("MARKETPLACE_TRIAL_REMINDER_DAYS", "7,1")]
+# Operators (staff) need a second factor (TOTP, django-otp) for the operator console and for acting
+# as operators through their session. Production forces it on; locally it is off unless set.
+MARKETPLACE_OPERATOR_2FA = env_bool("MARKETPLACE_OPERATOR_2FA", False)
+OTP_TOTP_ISSUER = "Digital-health marketplace"
 # /metrics answers signed-in operators and callers from these networks (Prometheus inside the
 # cluster); everyone else gets 404.
 MARKETPLACE_METRICS_ALLOWED_NETWORKS = env_list("MARKETPLACE_METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")

@@ -29,3 +29,6 @@ CSRF_COOKIE_SECURE = True
 # Structured logs unless the operator asks for plain lines.
 if os.environ.get("DJANGO_LOG_FORMAT", "json") == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
+
+# Operators always need a second factor in production.
+MARKETPLACE_OPERATOR_2FA = True

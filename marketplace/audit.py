@@ -52,3 +52,56 @@ def audit_record(
         request_id=context.request_id,
         client_address=context.client_address,
     )
+
+
+def audit_pseudonymize(*, actor_id: str, email: str, names: list[str], pseudonym: str) -> int:
+    """Replace a person in the audit log without deleting or reordering anything: their label as
+    actor, labels equal to their e-mail or name, their e-mail inside old/new values, and the client
+    addresses of their own requests. Call inside the erasure's transaction. Returns the entries
+    changed. The table's trigger allows exactly these columns to change while the marker row exists."""
+    from django.db.models import Q, TextField
+    from django.db.models.functions import Cast
+
+    from marketplace.models import AuditPseudonymization
+
+    marker = AuditPseudonymization.objects.create(pseudonym=pseudonym)
+    labels = [label for label in [email, *names] if label]
+    candidates = (
+        AuditEntry.objects.annotate(old_text=Cast("old_values", TextField()), new_text=Cast("new_values", TextField()))
+        .filter(
+            Q(actor_id=actor_id)
+            | Q(actor_label__in=labels)
+            | Q(object_label__in=labels)
+            | Q(old_text__icontains=email)
+            | Q(new_text__icontains=email)
+        )
+        .order_by("id")
+    )
+    changed = 0
+    for entry in candidates:
+        updates: dict[str, Any] = {}
+        if entry.actor_id == actor_id or entry.actor_label in labels:
+            updates["actor_label"] = pseudonym
+            if entry.actor_id == actor_id:
+                updates["client_address"] = None
+        if entry.object_label in labels:
+            updates["object_label"] = pseudonym
+        for field in ("old_values", "new_values"):
+            replaced = _replace_in(getattr(entry, field), email, pseudonym)
+            if replaced != getattr(entry, field):
+                updates[field] = replaced
+        if updates:
+            AuditEntry.objects.filter(pk=entry.pk).update(**updates)
+            changed += 1
+    marker.delete()
+    return changed
+
+
+def _replace_in(value: Any, needle: str, replacement: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(needle, replacement) if needle.lower() in value.lower() else value
+    if isinstance(value, list):
+        return [_replace_in(item, needle, replacement) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace_in(item, needle, replacement) for key, item in value.items()}
+    return value

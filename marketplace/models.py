@@ -199,3 +199,15 @@ class OutgoingEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} -> {self.to}"
+
+
+class AuditPseudonymization(models.Model):
+    """While a row exists (only inside the erasure's own transaction), the audit log's trigger lets
+    that transaction replace a person's name, e-mail and address in labels and values; nothing
+    else about an entry can change, and no entry can be deleted."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    pseudonym = models.CharField(max_length=40)
+
+    def __str__(self) -> str:
+        return self.pseudonym

@@ -8,5 +8,6 @@ class CatalogConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.catalog import freshness, signals  # noqa: F401  (keeps search text current when a vendor is renamed)
+        from apps.catalog import privacy as _privacy  # noqa: F401  (personal-data signals)
 
         freshness.connect()

@@ -7,6 +7,7 @@ class ProcurementConfig(AppConfig):
     verbose_name = "Procurement"
 
     def ready(self) -> None:
+        from apps.procurement import privacy as _privacy  # noqa: F401  (personal-data signals)
         from apps.procurement import receivers, tasks  # noqa: F401
         from apps.procurement.services import licenses
         from apps.provisioning.hooks import licensing

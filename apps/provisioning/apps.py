@@ -7,6 +7,7 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
+        from apps.provisioning import privacy as _privacy  # noqa: F401  (personal-data signals)
         from apps.provisioning import tasks  # noqa: F401  (registered for the outbox)
         from apps.provisioning.backends import register_backend
         from apps.provisioning.fulfillment import VendorFulfillmentBackend

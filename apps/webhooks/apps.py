@@ -7,4 +7,5 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
+        from apps.webhooks import privacy as _privacy  # noqa: F401  (personal-data signals)
         from apps.webhooks import receivers, tasks  # noqa: F401

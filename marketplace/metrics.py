@@ -80,7 +80,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     from marketplace.middleware import client_address
 
     user = getattr(request, "user", None)
-    if not (_internal(client_address(request)) or (user is not None and user.is_authenticated and user.is_staff)):
+    operator = (
+        user is not None
+        and user.is_authenticated
+        and user.is_staff
+        and (not settings.MARKETPLACE_OPERATOR_2FA or (hasattr(user, "is_verified") and user.is_verified()))
+    )
+    if not (_internal(client_address(request)) or operator):
         return HttpResponse("Not found.", status=404, content_type="text/plain")
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 

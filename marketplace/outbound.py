@@ -84,7 +84,12 @@ class OutboundTransientError(OutboundError):
 
 
 class OutboundResponseTooLarge(OutboundError):
-    """The response body is larger than ``max_response_bytes``."""
+    """The response body is larger than ``max_response_bytes``. The peer did answer: ``status``
+    is the status code it sent (a webhook receiver's 2xx is a success whatever its body)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -465,7 +470,9 @@ def _read_body(
 ) -> bytes:
     declared = response.getheader("content-length")
     if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise OutboundResponseTooLarge(f"response declares {int(declared)} bytes, limit is {limit}")
+        raise OutboundResponseTooLarge(
+            f"response declares {int(declared)} bytes, limit is {limit}", status=response.status
+        )
 
     chunks: list[bytes] = []
     received = 0
@@ -482,7 +489,7 @@ def _read_body(
         chunks.append(chunk)
         received += len(chunk)
         if received > limit:
-            raise OutboundResponseTooLarge(f"response body exceeds {limit} bytes")
+            raise OutboundResponseTooLarge(f"response body exceeds {limit} bytes", status=response.status)
     # read1 reports a peer that closes early as a plain EOF; a body shorter
     # than its Content-Length must not pass as complete.
     if response.length:

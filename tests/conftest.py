@@ -16,6 +16,16 @@ from apps.organizations.services import api_client_create
 from marketplace.principal import SYSTEM
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, VendorFactory
 
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Every test starts with an empty cache: throttling, lock-out and limit counters must not
+    carry over from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 SERVICES = bool(os.environ.get("DATABASE_URL")) and os.environ.get("CELERY_BROKER_URL", "").startswith("redis://")
 
 

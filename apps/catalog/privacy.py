@@ -5,6 +5,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from apps.accounts.signals import person_data_erase, person_data_export
+from apps.catalog.freshness import catalog_changed
 from apps.catalog.models import Review
 
 
@@ -20,4 +21,6 @@ def _erase(sender: Any, user: Any, email: str, pseudonym: str, **kwargs: Any) ->
     for review in Review.objects.filter(author__startswith=f"{email} ("):
         Review.objects.filter(pk=review.pk).update(author=review.author.replace(email, pseudonym, 1))
         changed += 1
+    if changed:
+        catalog_changed()  # .update() sends no save signal: move the ETags ourselves
     return changed

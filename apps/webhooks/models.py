@@ -49,6 +49,8 @@ class WebhookDelivery(PublicIdModel):
     # The position in the retry schedule; a replay starts it again.
     schedule_index = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Handed to the broker until then: the sweep does not queue it again meanwhile.
+    queued_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.organizations.models import Organization
@@ -27,7 +28,13 @@ from marketplace.audit import audit_record
 from marketplace.errors import Forbidden, ValidationFailed
 from marketplace.events import event_emit
 from marketplace.models import Event
-from marketplace.outbound import OutboundError, OutboundRefused, check_outbound_url, outbound_request
+from marketplace.outbound import (
+    OutboundError,
+    OutboundRefused,
+    OutboundResponseTooLarge,
+    check_outbound_url,
+    outbound_request,
+)
 from marketplace.principal import Principal, Role
 from marketplace.signing import generate_webhook_secret, standard_webhook_headers
 
@@ -36,10 +43,43 @@ DELIVER_TASK = "webhooks.deliver"
 # Standard Webhooks' schedule: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 RETRY_SCHEDULE_SECONDS = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT_SECONDS = 10.0
-LEASE_SECONDS = 60  # a delivery being sent is not picked up again before this
+LEASE_SECONDS = 60
+QUEUED_SECONDS = 120  # after this a queued delivery that no worker took is queued again
 MAX_ENDPOINTS = 20
 OBJECTS = ("listing", "trial", "quote", "order", "subscription", "deployment", "license", "review", "webhook")
 EVENT_TYPE = re.compile(rf"^({'|'.join(OBJECTS)})\.([a-z_]+|\*)$")
+# Facts that are not transitions (DOMAIN.md), beside `<object>.<state entered>`.
+_FACTS = {
+    "trial.expiring",
+    "subscription.renewed",
+    "listing.revision_submitted",
+    "listing.revision_approved",
+    "listing.revision_changes_requested",
+    "listing.reinstated",
+    "quote.issued",
+    "license.issued",
+    "license.revoked",
+    "review.posted",
+    "webhook.test",
+    "order.placed",
+}
+
+
+def known_event_types() -> set[str]:
+    """Every event type the platform emits: the states of each object's machine, and the facts."""
+    from django.apps import apps
+
+    states = {
+        "listing": apps.get_model("catalog", "Listing").Status.values,
+        "trial": apps.get_model("procurement", "Trial").Status.values,
+        "quote": [s for s in apps.get_model("procurement", "QuoteRequest").Status.values if s != "quoted"],
+        "order": apps.get_model("procurement", "Order").Status.values,
+        "subscription": apps.get_model("procurement", "Subscription").Status.values,
+        "deployment": apps.get_model("provisioning", "Deployment").Status.values,
+    }
+    return {f"{obj}.{state}" for obj, values in states.items() for state in values} | _FACTS
+
+
 # Paths integrators fetch the object from.
 _LINKS = {
     "procurement.trial": "/api/v1/trials/{id}/",
@@ -70,7 +110,8 @@ def _clean_url(url: str) -> str:
 
 def _clean_types(event_types: list[str] | None) -> list[str]:
     types = sorted({str(t).strip() for t in (event_types or []) if str(t).strip()})
-    unknown = [t for t in types if not EVENT_TYPE.match(t)]
+    known = known_event_types()
+    unknown = [t for t in types if not EVENT_TYPE.match(t) or (not t.endswith(".*") and t not in known)]
     if unknown:
         raise ValidationFailed.for_field(
             "event_types", f"Unknown event types: {', '.join(unknown)} (e.g. 'trial.active', 'quote.*')."
@@ -228,6 +269,7 @@ def _delivery_for(endpoint: WebhookEndpoint, event: Event) -> WebhookDelivery:
                 event_type=event.type,
                 payload=webhook_payload(event),
                 next_attempt_at=timezone.now(),
+                queued_until=timezone.now() + timedelta(seconds=QUEUED_SECONDS),
             )
     except IntegrityError:
         return WebhookDelivery.objects.get(endpoint=endpoint, event=event)
@@ -294,7 +336,8 @@ def _claim(delivery_id: int) -> WebhookDelivery | None:
             delivery.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
             return None
         delivery.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
-        delivery.save(update_fields=["next_attempt_at", "updated_at"])
+        delivery.queued_until = None  # taken: from now on the lease decides when it may go again
+        delivery.save(update_fields=["next_attempt_at", "queued_until", "updated_at"])
         return delivery
 
 
@@ -330,13 +373,21 @@ def webhook_deliver(*, delivery_id: int) -> str:
             "POST", endpoint.url, body=body, headers=headers, timeout=TIMEOUT_SECONDS, max_response_bytes=64 * 1024
         )
         status_code, excerpt = response.status, response.body[:500].decode("utf-8", "replace")
+    except OutboundResponseTooLarge as exc:  # it answered; only its body is over the limit
+        status_code, excerpt = exc.status, f"({exc})"
+        error = "" if exc.status is not None else str(exc)[:300]
     except OutboundError as exc:
         error = str(exc)[:300]
     duration = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         delivery = (
-            WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(pk=delivery.pk)
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint")
+            .filter(pk=delivery.pk)
+            .first()
         )
+        if delivery is None:  # the endpoint was deleted while it was being sent
+            return "deleted"
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status_code, duration_ms=duration, response_excerpt=excerpt, error=error
         )
@@ -363,10 +414,13 @@ def webhook_deliver(*, delivery_id: int) -> str:
                 wait = RETRY_SCHEDULE_SECONDS[delivery.schedule_index]
                 jitter = wait * random.uniform(-0.1, 0.1)  # noqa: S311 - spreading retries, not security
                 delivery.next_attempt_at = now + timedelta(seconds=max(wait + jitter, 0))
-        delivery.save()
         due_soon = delivery.status == WebhookDelivery.Status.PENDING and delivery.next_attempt_at - now <= timedelta(
             seconds=30
         )
+        # The next attempt is the sweep's again (a short wait is also queued below with a countdown;
+        # if both arrive, the lease lets only one of them send).
+        delivery.queued_until = None
+        delivery.save()
     if due_soon:  # short waits are sent again directly (well under the visibility timeout)
         from apps.webhooks.tasks import deliver
 
@@ -382,17 +436,20 @@ def webhook_deliver(*, delivery_id: int) -> str:
 
 
 def webhooks_sweep(*, limit: int = 500) -> int:
-    """Beat: hand due deliveries (retries, expired leases, lost dispatches) to the workers."""
-    due = (
-        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+    """Beat: hand due deliveries (retries, expired leases, lost dispatches) to the workers. A
+    delivery handed over is not queued again for QUEUED_SECONDS, so a backlog never grows by
+    repeated sweeps."""
+    now = timezone.now()
+    due = list(
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    sent = 0
-    for delivery_id in list(due):
+    WebhookDelivery.objects.filter(pk__in=due).update(queued_until=now + timedelta(seconds=QUEUED_SECONDS))
+    for delivery_id in due:
         _dispatch(delivery_id)
-        sent += 1
-    return sent
+    return len(due)
 
 
 def delivery_replay(*, delivery: WebhookDelivery, actor: Principal) -> WebhookDelivery:
@@ -406,7 +463,8 @@ def delivery_replay(*, delivery: WebhookDelivery, actor: Principal) -> WebhookDe
         delivery.status = WebhookDelivery.Status.PENDING
         delivery.schedule_index = 0
         delivery.next_attempt_at = timezone.now()
-        delivery.save(update_fields=["status", "schedule_index", "next_attempt_at", "updated_at"])
+        delivery.queued_until = timezone.now() + timedelta(seconds=QUEUED_SECONDS)
+        delivery.save(update_fields=["status", "schedule_index", "next_attempt_at", "queued_until", "updated_at"])
         audit_record(
             actor=actor,
             action="webhooks.delivery.replayed",

@@ -252,6 +252,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Workers log through LOGGING below (JSON with the request id), not through Celery's own handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Every queue must have a consumer in `make run`, docker-compose.yml and CI.
 MARKETPLACE_QUEUES = ("default", "provisioning", "notifications", "webhooks")
 CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in MARKETPLACE_QUEUES)

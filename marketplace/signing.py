@@ -299,7 +299,8 @@ def jws_verify(token: str, *, jwks: dict[str, Any]) -> dict[str, Any]:
     try:
         obj = jws.deserialize_compact(token, key, registry=_JWS_REGISTRY)
     except (JoseError, ValueError, TypeError) as exc:
-        raise SignatureError(f"invalid JWS: {exc}") from exc
+        reason = str(exc).strip().rstrip(":").replace("_", " ") or "bad signature"
+        raise SignatureError(f"invalid JWS ({reason})") from exc
 
     try:
         payload = json.loads(obj.payload)

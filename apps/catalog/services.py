@@ -1030,6 +1030,14 @@ def review_post(*, listing: Listing, actor: Principal, rating: int, title: str =
 # --- fulfillment settings --------------------------------------------------------------------
 
 
+# Which provisioner backends may deploy an offering of each mode (the store offers only these).
+PROVISIONERS_BY_MODE: dict[str, frozenset[str]] = {
+    Offering.Mode.CLOUD: frozenset({"sandbox", "vendor"}),
+    Offering.Mode.ON_PREMISE: frozenset({"sandbox", "site_agent"}),
+    Offering.Mode.HYBRID: frozenset({"sandbox", "hybrid", "site_agent"}),
+}
+
+
 def offering_set_fulfillment(
     *,
     offering: Offering,
@@ -1056,11 +1064,7 @@ def offering_set_fulfillment(
                 raise ValidationFailed.for_field(
                     "provisioner", f"Choose one of: {', '.join(sorted(allowed_provisioners))}."
                 )
-            fits = {
-                Offering.Mode.CLOUD: {"sandbox", "vendor"},
-                Offering.Mode.ON_PREMISE: {"sandbox", "site_agent"},
-                Offering.Mode.HYBRID: {"sandbox", "hybrid", "site_agent"},
-            }[offering.mode]
+            fits = PROVISIONERS_BY_MODE[offering.mode]
             if provisioner not in fits:
                 raise ValidationFailed.for_field(
                     "provisioner", f"A {offering.mode} offering is deployed by: {', '.join(sorted(fits))}."

@@ -699,3 +699,76 @@ class ReviewForm(StorefrontForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("prefix", "review")
         super().__init__(*args, **kwargs)
+
+
+# --- on premise and vendor fulfillment ------------------------------------------------------
+
+RECEIPT_MAX_BYTES = 64 * 1024
+
+
+class ReceiptForm(StorefrontForm):
+    """The receipt.jws an air-gapped site's agent wrote, as a file or pasted; the service checks
+    everything else."""
+
+    receipt_file = forms.FileField(
+        label="Receipt file",
+        required=False,
+        widget=forms.FileInput(attrs={"accept": ".jws,.txt,text/plain,application/jose"}),
+        help_text="receipt.jws, as the agent wrote it.",
+    )
+    receipt_text = forms.CharField(
+        label="Or paste the receipt",
+        required=False,
+        max_length=RECEIPT_MAX_BYTES,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "autocomplete": "off"}),
+        help_text="The contents of receipt.jws: one line of text.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload, text = cleaned.get("receipt_file"), (cleaned.get("receipt_text") or "").strip()
+        if upload and text:
+            self.add_error("receipt_text", "Give the receipt once: choose the file or paste it, not both.")
+        elif upload:
+            if upload.size > RECEIPT_MAX_BYTES:
+                self.add_error("receipt_file", "This is not a receipt: receipts are a few kilobytes.")
+            else:
+                try:
+                    cleaned["receipt"] = upload.read().decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    self.add_error("receipt_file", "This is not a receipt: choose the receipt.jws the agent wrote.")
+        elif text:
+            cleaned["receipt"] = text
+        elif not self.errors:
+            self.add_error("receipt_file", "Choose the receipt file, or paste the receipt below.")
+        return cleaned
+
+    @property
+    def receipt_field(self) -> str:
+        """The field the receipt came in, for the service's errors about it."""
+        return "receipt_file" if self.files.get(self.add_prefix("receipt_file")) else "receipt_text"
+
+
+class FulfillmentSettingsForm(StorefrontForm):
+    """How an offering is deployed; the choices are what fits its mode (the service checks)."""
+
+    provisioner = forms.ChoiceField(
+        label="Deployed by",
+        widget=forms.RadioSelect(attrs={"class": "choice-list"}),
+        error_messages={"required": "Choose how this offering is deployed."},
+    )
+    fulfillment_url = forms.URLField(
+        label="Fulfillment URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text="Your HTTPS endpoint for provision, suspend, resume and deprovision requests, signed "
+        "with this offering's signing secret. Needed when your cloud takes part (Vendor's cloud, Hybrid).",
+    )
+
+    def __init__(self, *args: Any, provisioners: list[tuple[str, str]], with_url: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provisioner"].choices = provisioners
+        if not with_url:
+            del self.fields["fulfillment_url"]

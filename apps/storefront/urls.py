@@ -1,6 +1,18 @@
-from django.urls import path
+from django.urls import include, path
 
-from apps.storefront.views import accounts, buying, catalog, invitations, organization, pages, trials
+from apps.storefront.views import (
+    accounts,
+    buying,
+    catalog,
+    compare,
+    insights,
+    invitations,
+    onprem,
+    organization,
+    pages,
+    portal,
+    trials,
+)
 
 app_name = "storefront"
 
@@ -14,6 +26,8 @@ urlpatterns = [
     path("apps/<slug:slug>/quote/", catalog.listing_quote_request, name="listing-quote"),
     path("apps/<slug:slug>/buy/", catalog.listing_buy, name="listing-buy"),
     path("apps/<slug:slug>/reviews/", catalog.listing_review, name="listing-review"),
+    # hospital IT compares up to three apps
+    path("compare/", compare.compare, name="compare"),
     # people
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/signup/done/", accounts.signup_done, name="signup-done"),
@@ -39,6 +53,11 @@ urlpatterns = [
     path("organization/sites/", organization.organization_sites_page, name="organization-sites"),
     path("organization/sites/new/", organization.site_new, name="site-create"),
     path("organization/sites/<uuid:public_id>/archive/", organization.site_remove, name="site-archive"),
+    path(
+        "organization/sites/<uuid:public_id>/enrollment-tokens/",
+        onprem.enrollment_token_new,
+        name="enrollment-token-create",
+    ),
     path("organization/api-clients/", organization.organization_api_clients_page, name="organization-api-clients"),
     path("organization/api-clients/new/", organization.api_client_new, name="api-client-create"),
     path(
@@ -55,10 +74,35 @@ urlpatterns = [
     path("organization/trials/<uuid:public_id>/cancel/", trials.trial_cancel_view, name="trial-cancel"),
     path("organization/trials/<uuid:public_id>/retry/", trials.trial_retry_view, name="trial-retry"),
     path("organization/trials/<uuid:public_id>/convert/", trials.trial_convert_view, name="trial-convert"),
+    path("organization/analytics/", insights.analytics_page, name="organization-analytics"),
     path("organization/deployments/", trials.deployments_page, name="organization-deployments"),
     path("organization/deployments/<uuid:public_id>/", buying.deployment_page, name="deployment"),
     path("organization/deployments/<uuid:public_id>/live/", buying.deployment_live, name="deployment-live"),
     path("organization/deployments/<uuid:public_id>/retry/", buying.deployment_retry_view, name="deployment-retry"),
+    # on premise: the bundle for an air-gapped site and its agent's receipt (provider members)
+    path(
+        "organization/deployments/<uuid:public_id>/bundle/", onprem.deployment_bundle_download, name="deployment-bundle"
+    ),
+    path(
+        "organization/deployments/<uuid:public_id>/receipt/",
+        onprem.deployment_receipt_upload,
+        name="deployment-receipt",
+    ),
+    # the vendor's listings and how each offering is deployed
+    # "My listings" (the vendor portal's list, with each offering's fulfillment settings) and the
+    # portal's editor and requests inbox
+    path("organization/listings/", portal.listings_page, name="vendor-listings"),
+    path("organization/", include("apps.storefront.urls_portal")),
+    path(
+        "organization/offerings/<uuid:public_id>/fulfillment/",
+        onprem.offering_fulfillment_page,
+        name="offering-fulfillment",
+    ),
+    path(
+        "organization/offerings/<uuid:public_id>/fulfillment/rotate-secret/",
+        onprem.offering_secret_rotate,
+        name="offering-secret-rotate",
+    ),
     # quotes, orders, subscriptions and licenses (both parties; the services' mails link here)
     path("organization/quotes/", buying.quotes_page, name="organization-quotes"),
     path("organization/quotes/<uuid:public_id>/", buying.quote_page, name="quote"),

@@ -327,7 +327,7 @@ def test_find_an_app_by_word_and_facets_then_read_its_facts(
         shot("02-narrowed")
 
         # The listing page shows its facts.
-        page.get_by_role("link", name="StrokeFinder").click()
+        page.get_by_role("link", name="StrokeFinder", exact=True).click()  # not "Add to compare: StrokeFinder"
         page.wait_for_url(f"{live_server.url}/apps/strokefinder/")
         assert page.get_by_role("heading", level=1).inner_text() == "StrokeFinder"
         main = page.locator("main")

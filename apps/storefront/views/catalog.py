@@ -26,6 +26,7 @@ from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERIN
 from apps.catalog.search import catalog_search as search_listings
 from apps.catalog.selectors import documents_visible_to, listings_visible_to
 from apps.catalog.services import review_post
+from apps.catalog.signals import listing_viewed
 from apps.organizations.selectors import organization_sites
 from apps.procurement.models import QuoteRequest, Trial
 from apps.procurement.selectors import organization_has_used_listing, quote_requests_visible_to, trials_visible_to
@@ -207,6 +208,7 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
     principal = get_principal(request)
     visible = listings_visible_to(principal=principal)
     listing = get_object_or_404(_listing_detail_queryset().filter(pk__in=visible.values("pk")), slug=slug)
+    listing_viewed.send(sender=Listing, listing=listing, viewer=principal)
     return _listing_page(request, principal, listing)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.analytics.demo import seed_analytics_demo
 from apps.catalog.demo import seed_catalog_demo
 from apps.organizations.demo import DEMO_PASSWORD, seed_demo
 from apps.procurement.demo import seed_procurement_demo
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         result = seed_demo()
         published = seed_catalog_demo()
         quotes = seed_procurement_demo()
+        seed_analytics_demo()
         self.stdout.write(
             self.style.SUCCESS(f"Demo data is loaded: {published} published listings, {quotes} new quote requests.")
         )

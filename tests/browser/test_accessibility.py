@@ -214,7 +214,15 @@ def world(transactional_db: None, settings: Any) -> dict[str, Any]:
         ),
         "vendor": (
             _member(radiant, Role.ADMIN).user,
-            [("analytics", "/organization/analytics/?days=90")],
+            [
+                ("analytics", "/organization/analytics/?days=90"),
+                ("my-listings", "/organization/listings/"),
+                ("listing-editor", f"/organization/listings/{LISTING}/"),
+                ("listing-offerings", f"/organization/listings/{LISTING}/offerings/"),
+                ("listing-versions", f"/organization/listings/{LISTING}/versions/"),
+                ("requests", "/organization/requests/"),
+                ("fulfillment-settings", f"/organization/offerings/{_first_offering(LISTING)}/fulfillment/"),
+            ],
         ),
         "quote-vendor": (
             quote_vendor.user,
@@ -222,6 +230,12 @@ def world(transactional_db: None, settings: Any) -> dict[str, Any]:
         ),
         "operator": (operator, [("operator-review-queue", "/operator/catalog/listing/")]),
     }
+
+
+def _first_offering(slug: str) -> str:
+    from apps.catalog.models import Offering
+
+    return str(Offering.objects.filter(listing__slug=slug).order_by("id").values_list("public_id", flat=True)[0])
 
 
 def _sign_in(context: Any, base: str, user: Any) -> None:

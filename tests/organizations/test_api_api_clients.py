@@ -188,3 +188,24 @@ def test_an_admin_client_may_create_clients_but_the_secret_is_still_shown_once(s
     body = response.json()
     assert body["created_by"] is None and body["client_secret"]
     assert request_token(body["client_id"], body["client_secret"]).status_code == 200
+
+
+def test_a_single_token_is_revoked_at_o_revoke_token_and_tokens_expire(st_mary: Party) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken
+
+    client, secret = api_client_create(organization=st_mary.organization, name="ITSM", role="member", actor=SYSTEM)
+    first = request_token(client.client_id, secret).json()["access_token"]
+    second = request_token(client.client_id, secret).json()["access_token"]
+    body = urlencode({"token": first, "client_id": client.client_id, "client_secret": secret})
+    revoked = APIClient().post("/o/revoke_token/", body, content_type="application/x-www-form-urlencoded")
+    assert revoked.status_code == 200
+    assert bearer(first).get("/api/v1/trials/").status_code == 401
+    assert bearer(second).get("/api/v1/trials/").status_code == 200  # only that one token
+    # Every token expires (an hour); an expired one is refused.
+    token = AccessToken.objects.get(token=second)
+    assert timedelta(minutes=55) < token.expires - timezone.now() <= timedelta(hours=1)
+    AccessToken.objects.filter(pk=token.pk).update(expires=timezone.now() - timedelta(seconds=1))
+    assert bearer(second).get("/api/v1/trials/").status_code == 401

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 QUEUES := default,provisioning,notifications,webhooks
 
-.PHONY: run test lint migrate demo venv clean
+.PHONY: run test lint migrate demo venv clean schemathesis
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: demo
 ## The whole suite on the embedded defaults (SQLite, eager Celery, filesystem broker).
 test: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## schemathesis against a live server with the demo data, as .ci/run does (SQLite in a temporary
+## directory; DATABASE_URL=postgres://.../throwaway for PostgreSQL). See tests/api/run_schemathesis.sh.
+schemathesis: venv
+	bash tests/api/run_schemathesis.sh
 
 lint: venv
 	$(BIN)/ruff check .

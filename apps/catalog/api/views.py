@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
+from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, FilePolicy
 from apps.catalog.freshness import ConditionalCatalogMixin
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
 from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
@@ -28,6 +29,7 @@ from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
 from marketplace.permissions import IsAuthenticatedPrincipal, PublicReadOrAuthenticated
 from marketplace.principal import Principal, get_principal
+from marketplace.schema import error_responses
 
 UPLOAD_PARSERS = (MultiPartParser, FormParser)
 
@@ -42,6 +44,14 @@ def _reason(request: Request) -> str:
     data = request.data if isinstance(request.data, dict) else {}
     reason = data.get("reason", "")
     return reason if isinstance(reason, str) else ""
+
+
+def _file_responses(policy: FilePolicy) -> dict[tuple[int, str], Any]:
+    """A download answers with the content type the file was stored with (the policy's types)."""
+    types = sorted(
+        set(policy.extensions.values()), key=lambda t: (t == "application/json", t != "application/octet-stream", t)
+    )
+    return {(200, t): OpenApiTypes.ANY if t == "application/json" else OpenApiTypes.BINARY for t in types}
 
 
 def _download(stored: Any) -> FileResponse:
@@ -176,9 +186,11 @@ class ListingViewSet(ConditionalCatalogMixin, viewsets.GenericViewSet):
         facet counts under the other filters, ordering and pagination."""
         params, statuses = self._search_params(request)
         base = self.get_queryset().filter(status__in=statuses)
-        results = catalog_search(base=base, params=params).prefetch_related("categories", "clearances")
+        # Rows, not model instances, and no per-field serializers: the page is most of a search's
+        # Python time (s.listing_summaries gives what ListingSummarySerializer would).
+        results = catalog_search(base=base, params=params).values(*s.SUMMARY_VALUES)
         page = self.paginate_queryset(results)
-        response = self.get_paginated_response(s.ListingSummarySerializer(page, many=True).data)
+        response = self.get_paginated_response(s.listing_summaries(page))
         response.data["facets"] = catalog_facets(base=base, params=params)
         return response
 
@@ -439,7 +451,7 @@ class VersionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveMo
         return Response(s.ArtifactSerializer(artifact).data, status=201)
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={**_file_responses(ARTIFACT_POLICY), **error_responses(403)},
         parameters=[OpenApiParameter("artifact", OpenApiTypes.UUID, OpenApiParameter.PATH)],
     )
     @action(detail=True, methods=["get"], url_path=r"artifacts/(?P<artifact>[0-9a-f-]{36})/download")
@@ -499,7 +511,7 @@ class DocumentViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         services.document_remove(document=self.get_object(), actor=self.principal)
         return Response(status=204)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(responses=_file_responses(DOCUMENT_POLICY))
     @action(detail=True, methods=["get"])
     def download(self, request: Request, listing_slug: str, id: str) -> FileResponse:
         """The file, as an attachment, with its SHA-256 in `X-Checksum-SHA256`."""

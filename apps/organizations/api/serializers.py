@@ -88,7 +88,7 @@ class MemberUpdateSerializer(serializers.Serializer):
 class InvitationOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.CharField()
-    invited_by = serializers.EmailField(source="invited_by.email", default=None)
+    invited_by = serializers.EmailField(source="invited_by.email", default=None, allow_null=True)
 
     class Meta:
         model = Invitation
@@ -126,7 +126,7 @@ class SiteInputSerializer(serializers.Serializer):
 class ApiClientOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     created_at = serializers.DateTimeField(source="created")
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
     revoked = serializers.SerializerMethodField()
 
     class Meta:

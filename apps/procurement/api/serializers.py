@@ -13,9 +13,10 @@ class TrialDeploymentSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     status = serializers.CharField()
     progress = serializers.SerializerMethodField()
-    tenant_url = serializers.URLField()
+    tenant_url = serializers.URLField(allow_blank=True)  # empty until the deployment is active
     failure_reason = serializers.CharField()
 
+    @extend_schema_field(ProgressSerializer)
     def get_progress(self, deployment) -> dict:  # type: ignore[no-untyped-def]
         return ProgressSerializer(
             {

@@ -232,6 +232,10 @@ def test_the_catalog_search_answer_is_one_page_with_facets(schema: dict[str, Any
     assert answer == {"$ref": "#/components/schemas/ListingSearchPage"}
     page = schema["components"]["schemas"]["ListingSearchPage"]
     assert {"count", "next", "previous", "results", "facets"} <= set(page["properties"])
+    from apps.catalog.search import ORDERINGS
+
+    ordering = next(p for p in schema["paths"]["/api/v1/apps/"]["get"]["parameters"] if p["name"] == "ordering")
+    assert set(ordering["schema"]["enum"]) == set(ORDERINGS)  # `rating` was missing
 
 
 # --- real answers match the documented shapes ----------------------------------------------------

@@ -23,7 +23,7 @@ from apps.catalog.api import serializers as s
 from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, FilePolicy
 from apps.catalog.freshness import ConditionalCatalogMixin
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
-from apps.catalog.search import CLOSED_VALUES, FACETS, SearchParams, catalog_facets, catalog_search
+from apps.catalog.search import CLOSED_VALUES, FACETS, ORDERINGS, SearchParams, catalog_facets, catalog_search
 from apps.catalog.signals import listing_viewed
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
@@ -95,7 +95,7 @@ class StandardViewSet(TermViewSet):
 
 SEARCH_PARAMETERS = [
     OpenApiParameter("q", str, description="Words to search for (ranked; small typos tolerated on PostgreSQL)."),
-    OpenApiParameter("ordering", str, enum=["relevance", "name", "newest"]),
+    OpenApiParameter("ordering", str, enum=list(ORDERINGS), description="Default: relevance with `q`, else name."),
     OpenApiParameter(
         "status", str, many=True, description="Vendors: their own listings in these states; operators: any."
     ),

@@ -163,6 +163,12 @@ class TwoPartyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def _answer(self, obj: Any, status_code: int = 200) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=obj.pk)).data, status=status_code)
 
+    def _reason(self) -> str:
+        """The optional `reason` of a transition (the services say when it is required)."""
+        data = s.ReasonInputSerializer(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data.get("reason", "")
+
 
 class QuoteViewSet(TwoPartyViewSet):
     """Quote requests and the vendor's versioned quotes. Providers request, cancel, decline and
@@ -263,11 +269,6 @@ class QuoteViewSet(TwoPartyViewSet):
 
         return idempotent_create(request, _accept)
 
-    def _reason(self) -> str:
-        data = s.ReasonInputSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        return data.validated_data.get("reason", "")
-
     @extend_schema(request=s.ReasonInputSerializer, responses=s.QuoteRequestSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, id: str) -> Response:
@@ -346,11 +347,6 @@ class SubscriptionViewSet(TwoPartyViewSet):
 
     def get_queryset(self) -> QuerySet[Subscription]:
         return selectors.subscriptions_visible_to(principal=get_principal(self.request))
-
-    def _reason(self) -> str:
-        data = s.ReasonInputSerializer(data=self.request.data)
-        data.is_valid(raise_exception=True)
-        return data.validated_data.get("reason", "")
 
     @extend_schema(request=s.ReasonInputSerializer, responses=s.SubscriptionSerializer)
     @action(detail=True, methods=["post"])

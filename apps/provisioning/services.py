@@ -10,6 +10,7 @@ never lost when the broker is down.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from apps.catalog.models import Listing, Offering, Plan
 from apps.organizations.models import Organization, Site
 from apps.provisioning.backends import (
     PermanentProvisioningError,
+    StepResult,
     backend_for,
 )
 from apps.provisioning.models import Deployment, DeploymentStep
@@ -336,29 +338,32 @@ def deployment_fail(*, deployment_id: int, reason: str, actor: Principal = SYSTE
 
 def _claim_next_step(deployment_id: int) -> tuple[Deployment, DeploymentStep] | None:
     with transaction.atomic():
-        deployment = _lock(deployment_id)
-        if deployment.status == D.PENDING:
-            _transition(deployment, D.PROVISIONING, actor=SYSTEM)
-        if deployment.status == D.PROVISIONING:
-            phase = DeploymentStep.Phase.PROVISION
-        elif deployment.status == D.DEPROVISIONING:
-            phase = DeploymentStep.Phase.DEPROVISION
-        else:
-            return None
-        step = (
-            deployment.steps.filter(phase=phase).exclude(status=DeploymentStep.Status.DONE).order_by("position").first()
-        )
-        if step is None:
-            _finish(deployment, phase)
-            return None
-        step.status = DeploymentStep.Status.RUNNING
-        step.attempts += 1
-        step.started_at = step.started_at or timezone.now()
-        step.save(update_fields=["status", "attempts", "started_at"])
-        deployment.current_step = step.name
-        deployment.last_progress_at = timezone.now()
-        deployment.save(update_fields=["current_step", "last_progress_at", "updated_at"])
-        return deployment, step
+        return _claim_locked(_lock(deployment_id))
+
+
+def _claim_locked(deployment: Deployment) -> tuple[Deployment, DeploymentStep] | None:
+    """Mark the next step of a locked deployment running (or finish the phase when none is
+    left); None when there is nothing to run."""
+    if deployment.status == D.PENDING:
+        _transition(deployment, D.PROVISIONING, actor=SYSTEM)
+    if deployment.status == D.PROVISIONING:
+        phase = DeploymentStep.Phase.PROVISION
+    elif deployment.status == D.DEPROVISIONING:
+        phase = DeploymentStep.Phase.DEPROVISION
+    else:
+        return None
+    step = deployment.steps.filter(phase=phase).exclude(status=DeploymentStep.Status.DONE).order_by("position").first()
+    if step is None:
+        _finish(deployment, phase)
+        return None
+    step.status = DeploymentStep.Status.RUNNING
+    step.attempts += 1
+    step.started_at = step.started_at or timezone.now()
+    step.save(update_fields=["status", "attempts", "started_at"])
+    deployment.current_step = step.name
+    deployment.last_progress_at = timezone.now()
+    deployment.save(update_fields=["current_step", "last_progress_at", "updated_at"])
+    return deployment, step
 
 
 def _finish(deployment: Deployment, phase: str) -> None:
@@ -371,78 +376,99 @@ def _finish(deployment: Deployment, phase: str) -> None:
 
 
 def deployment_advance(*, deployment_id: int) -> str:
-    """Run the next step of a deployment (one step per task, so progress commits step by step).
+    """Run the steps of a deployment, each committed on its own, so progress shows step by step.
 
-    Idempotent: a step repeated after a killed worker calls the backend with the same key, so it
-    has one effect. Transient backend errors propagate for the task to retry with back-off; a
-    permanent one fails the deployment with the reason. Returns the deployment's status."""
+    Steps run one after another in this task while it has run for less than
+    MARKETPLACE_PROVISIONING_INLINE_SECONDS (finishing one step and starting the next in one
+    transaction); past that, the next step goes to the queue as a task of its own, so one long
+    deployment does not hold a worker from the others. Idempotent: a step repeated after a
+    killed worker calls the backend with the same key, so it has one effect. Transient backend
+    errors propagate for the task to retry with back-off; a permanent one fails the deployment
+    with the reason. Returns the deployment's status."""
+    started = time.monotonic()
     claimed = _claim_next_step(deployment_id)
     if claimed is None:
         return Deployment.objects.filter(pk=deployment_id).values_list("status", flat=True).first() or "missing"
-    deployment, step = claimed
-    backend = backend_for(deployment.backend)
-    key = f"{deployment.public_id}:{step.phase}:{step.name}"
-    try:
-        result = backend.run_step(deployment, step.name, idempotency_key=key)
-    except PermanentProvisioningError as exc:
-        reason = f"{step.title}: {exc}"
+    while True:
+        deployment, step = claimed
+        backend = backend_for(deployment.backend)
+        key = f"{deployment.public_id}:{step.phase}:{step.name}"
+        try:
+            result = backend.run_step(deployment, step.name, idempotency_key=key)
+        except PermanentProvisioningError as exc:
+            return _fail_step(deployment, step, exc)
+        inline = time.monotonic() - started < settings.MARKETPLACE_PROVISIONING_INLINE_SECONDS
         with transaction.atomic():
-            locked = _lock(deployment.pk)
-            if locked.status != _PHASE_STATUS[step.phase]:
-                return locked.status  # cancelled or retried meanwhile: this step's plan is gone
-            DeploymentStep.objects.filter(pk=step.pk).update(
-                status=DeploymentStep.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
-            )
-            if locked.status == D.PROVISIONING:
-                _transition(locked, D.FAILED, actor=SYSTEM, reason=reason)
-            else:
-                # Removal keeps trying through the reconciler; record why it is stuck.
-                locked.failure_reason = reason[:2000]
-                locked.save(update_fields=["failure_reason", "updated_at"])
-            return locked.status
+            status, claimed = _complete_step(deployment, step, result, backend=backend, claim_next=inline)
+        if claimed is None:
+            return status
+
+
+def _fail_step(deployment: Deployment, step: DeploymentStep, exc: Exception) -> str:
+    reason = f"{step.title}: {exc}"
     with transaction.atomic():
         locked = _lock(deployment.pk)
-        current = DeploymentStep.objects.select_for_update().get(pk=step.pk)
         if locked.status != _PHASE_STATUS[step.phase]:
-            return locked.status  # cancelled or retried meanwhile: the new plan has its own task
-        if result.external_id and not locked.external_id:
-            locked.external_id = result.external_id  # recorded before any follow-up call
-        if result.tenant_url:
-            locked.tenant_url = result.tenant_url
-        if result.wait:
-            # Someone outside finishes this step (deployment_activate); nothing is dispatched.
-            current.message = result.message[:2000]
-            current.save(update_fields=["message"])
-            locked.current_step = step.name
-            locked.last_progress_at = timezone.now()
-            locked.estimated_ready_at = None
-            locked.save()
-            if result.wait_in and locked.status != result.wait_in:
-                _transition(locked, result.wait_in, actor=SYSTEM)
-            return locked.status
-        current.status = DeploymentStep.Status.DONE
-        current.finished_at = timezone.now()
-        current.message = result.message[:2000]
-        current.save(update_fields=["status", "finished_at", "message"])
-        steps = list(locked.steps.filter(phase=step.phase))
-        done = sum(1 for s in steps if s.status == DeploymentStep.Status.DONE)
-        remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
-        locked.progress_percent = int(100 * done / len(steps)) if steps else 100
-        specs = (
-            backend.provision_steps(locked)
-            if step.phase == DeploymentStep.Phase.PROVISION
-            else backend.deprovision_steps(locked)
+            return locked.status  # cancelled or retried meanwhile: this step's plan is gone
+        DeploymentStep.objects.filter(pk=step.pk).update(
+            status=DeploymentStep.Status.FAILED, finished_at=timezone.now(), message=str(exc)[:2000]
         )
-        expected = {spec.name: spec.seconds for spec in specs}
-        locked.estimated_ready_at = timezone.now() + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
-        locked.current_step = remaining[0].name if remaining else ""
-        locked.last_progress_at = timezone.now()
-        locked.save()
-        if remaining:
-            _dispatch_advance(locked)
+        if locked.status == D.PROVISIONING:
+            _transition(locked, D.FAILED, actor=SYSTEM, reason=reason)
         else:
-            _finish(locked, step.phase)
+            # Removal keeps trying through the reconciler; record why it is stuck.
+            locked.failure_reason = reason[:2000]
+            locked.save(update_fields=["failure_reason", "updated_at"])
         return locked.status
+
+
+def _complete_step(
+    deployment: Deployment, step: DeploymentStep, result: StepResult, *, backend: Any, claim_next: bool
+) -> tuple[str, tuple[Deployment, DeploymentStep] | None]:
+    """Record a step's result in the caller's transaction; then start the next step in the same
+    transaction (`claim_next`), dispatch it as a task, or finish the phase. Returns the status and
+    the claimed next step, if any."""
+    locked = _lock(deployment.pk)
+    current = DeploymentStep.objects.select_for_update().get(pk=step.pk)
+    if locked.status != _PHASE_STATUS[step.phase]:
+        return locked.status, None  # cancelled or retried meanwhile: the new plan has its own task
+    if result.external_id and not locked.external_id:
+        locked.external_id = result.external_id  # recorded before any follow-up call
+    if result.tenant_url:
+        locked.tenant_url = result.tenant_url
+    if result.wait:
+        # Someone outside finishes this step (deployment_activate); nothing is dispatched.
+        current.message = result.message[:2000]
+        current.save(update_fields=["message"])
+        locked.current_step = step.name
+        locked.last_progress_at = timezone.now()
+        locked.estimated_ready_at = None
+        locked.save()
+        if result.wait_in and locked.status != result.wait_in:
+            _transition(locked, result.wait_in, actor=SYSTEM)
+        return locked.status, None
+    current.status = DeploymentStep.Status.DONE
+    current.finished_at = timezone.now()
+    current.message = result.message[:2000]
+    current.save(update_fields=["status", "finished_at", "message"])
+    steps = list(locked.steps.filter(phase=step.phase))
+    done = sum(1 for s in steps if s.status == DeploymentStep.Status.DONE)
+    remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
+    locked.progress_percent = int(100 * done / len(steps)) if steps else 100
+    provisioning = step.phase == DeploymentStep.Phase.PROVISION
+    specs = backend.provision_steps(locked) if provisioning else backend.deprovision_steps(locked)
+    expected = {spec.name: spec.seconds for spec in specs}
+    locked.estimated_ready_at = timezone.now() + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
+    locked.current_step = remaining[0].name if remaining else ""
+    locked.last_progress_at = timezone.now()
+    locked.save()
+    if not remaining:
+        _finish(locked, step.phase)
+        return locked.status, None
+    if claim_next:
+        return locked.status, _claim_locked(locked)
+    _dispatch_advance(locked)
+    return locked.status, None
 
 
 def deployment_reconcile(*, limit: int = 200) -> dict[str, int]:

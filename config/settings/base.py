@@ -285,6 +285,9 @@ MARKETPLACE_SANDBOX = {
     "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
 }
 # Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
+# A provisioning task runs a deployment's next steps itself while it has run for less than this
+# (each step still commits on its own); past it, the next step is queued as a task of its own.
+MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "10"))
 MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_STUCK_SECONDS", "300"))
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.

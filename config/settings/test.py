@@ -30,6 +30,9 @@ else:
     }
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"principal": "100000/min", "address": "100000/min"}
+# One task per step, so tests can stop between steps; the real-worker tests switch the production
+# behaviour (steps run on in one task) back on through the environment.
+MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "0"))
 MARKETPLACE_SANDBOX = {
     "step_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_STEP_SECONDS", "0")),
     "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),

@@ -9,14 +9,23 @@ Filters and facet counts read the ListingFacet table on both databases. The numb
 per page is constant whatever its size: one count, one page, two prefetches, one facet query
 for all facets without a selection plus one per selected facet (and on PostgreSQL one that
 decides between the indexed full-text match and the typo-tolerant fallback).
+
+The count and the facet counts of a search of the public catalog are the same for every caller
+until the catalog changes: `catalog_summary` keeps them in the cache under the catalog's change
+counter (apps/catalog/freshness.py), so with 100,000 listings a repeated query costs its page,
+not a count and a grouping over every match.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerField, Max, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
@@ -232,3 +241,36 @@ def catalog_facets(*, base: QuerySet[Listing], params: SearchParams) -> dict[str
         for facet, value in missing:
             result[facet].append({"value": value, "label": labels.get((facet, value), value), "count": 0})
     return result
+
+
+@dataclass
+class SearchSummary:
+    count: int
+    facets: dict[str, list[dict[str, Any]]]
+
+
+def _summary_key(scope: str, params: SearchParams, version: int) -> str:
+    what = json.dumps([scope, params.query, params.filters], sort_keys=True, separators=(",", ":"))
+    return f"catalog:summary:v{version}:{hashlib.sha256(what.encode()).hexdigest()}"
+
+
+def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_scope: str = "") -> SearchSummary:
+    """The number of matches and the facet counts of a search (and, on `params`, its text mode).
+
+    `shared_scope` names a `base` that is the same for every caller (the public statuses): then
+    the answer is cached for the catalog's current change counter (any change to a listing or
+    what is shown with it moves the counter, so nothing stale is served), for
+    MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS at most. Ordering and page are not part of it."""
+    from apps.catalog.freshness import catalog_version
+
+    seconds = settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS
+    key = _summary_key(shared_scope, params, catalog_version()) if shared_scope and seconds > 0 else ""
+    if key and (cached := cache.get(key)) is not None:
+        params.text_mode, params.fuzzy_ids = cached["text_mode"], cached["fuzzy_ids"]
+        return SearchSummary(count=cached["count"], facets=cached["facets"])
+    resolve_text_mode(base, params)
+    summary = SearchSummary(count=_filtered(base, params).count(), facets=catalog_facets(base=base, params=params))
+    if key:
+        value = {"count": summary.count, "facets": summary.facets}
+        cache.set(key, {**value, "text_mode": params.text_mode, "fuzzy_ids": params.fuzzy_ids}, seconds)
+    return summary

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, IMAGE_POLICY, store_upload
+from apps.catalog.freshness import catalog_changed
 from apps.catalog.models import (
     Artifact,
     Category,
@@ -236,6 +237,7 @@ def listing_refresh_index(*, listing: Listing) -> None:
     )
     ListingFacet.objects.filter(listing=listing).delete()
     ListingFacet.objects.bulk_create(rows)
+    catalog_changed()  # bulk writes send no save signal; cached search counts read these rows
 
 
 def _unique_slug(name: str) -> str:
@@ -958,6 +960,7 @@ def vendor_renamed(*, vendor: Organization) -> None:
     """Keep search text and vendor facet labels current when a vendor changes its name."""
     Listing.objects.filter(vendor=vendor).update(search_vendor=vendor.name)
     ListingFacet.objects.filter(facet="vendor", value=vendor.slug).update(label=vendor.name)
+    catalog_changed()  # .update() sends no save signal: move ETags and cached search counts ourselves
 
 
 def term_renamed(*, term: Any) -> None:

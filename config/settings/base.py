@@ -285,6 +285,9 @@ MARKETPLACE_SANDBOX = {
     "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
 }
 # Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
+# The count and facet counts of public catalog searches are cached per catalog change counter
+# for at most this long (0: never cached); see apps/catalog/search.py.
+MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = int(os.environ.get("MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS", "600"))
 # A provisioning task runs a deployment's next steps itself while it has run for less than this
 # (each step still commits on its own); past it, the next step is queued as a task of its own.
 MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "10"))

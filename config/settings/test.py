@@ -30,6 +30,9 @@ else:
     }
 REST_FRAMEWORK = {**REST_FRAMEWORK}  # noqa: F405
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"principal": "100000/min", "address": "100000/min"}
+# Cached search counts are keyed by the catalog's change counter, which moves after commit: in
+# tests that never commit it would not move. tests/catalog/test_search_summary_cache.py turns it on.
+MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 0
 # One task per step, so tests can stop between steps; the real-worker tests switch the production
 # behaviour (steps run on in one task) back on through the environment.
 MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "0"))

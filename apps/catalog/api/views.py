@@ -23,10 +23,11 @@ from apps.catalog.api import serializers as s
 from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, FilePolicy
 from apps.catalog.freshness import ConditionalCatalogMixin
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
-from apps.catalog.search import CLOSED_VALUES, FACETS, ORDERINGS, SearchParams, catalog_facets, catalog_search
+from apps.catalog.search import CLOSED_VALUES, FACETS, ORDERINGS, SearchParams, catalog_search, catalog_summary
 from apps.catalog.signals import listing_viewed
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
+from marketplace.pagination import KnownCount
 from marketplace.permissions import IsAuthenticatedPrincipal, PublicReadOrAuthenticated
 from marketplace.principal import Principal, get_principal
 from marketplace.schema import error_responses
@@ -186,12 +187,15 @@ class ListingViewSet(ConditionalCatalogMixin, viewsets.GenericViewSet):
         facet counts under the other filters, ordering and pagination."""
         params, statuses = self._search_params(request)
         base = self.get_queryset().filter(status__in=statuses)
+        # Only public statuses: everyone sees the same listings, so count and facets are shared.
+        public = set(statuses) <= set(selectors.PUBLIC_STATUSES)
+        summary = catalog_summary(base=base, params=params, shared_scope=",".join(sorted(statuses)) if public else "")
         # Rows, not model instances, and no per-field serializers: the page is most of a search's
         # Python time (s.listing_summaries gives what ListingSummarySerializer would).
         results = catalog_search(base=base, params=params).values(*s.SUMMARY_VALUES)
-        page = self.paginate_queryset(results)
+        page = self.paginate_queryset(KnownCount(results, summary.count))
         response = self.get_paginated_response(s.listing_summaries(page))
-        response.data["facets"] = catalog_facets(base=base, params=params)
+        response.data["facets"] = summary.facets
         return response
 
     def retrieve(self, request: Request, slug: str) -> Response:

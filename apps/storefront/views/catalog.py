@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
 from apps.catalog.models import Listing, Offering, Plan, Review, Version
-from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_facets
+from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_summary
 from apps.catalog.search import catalog_search as search_listings
 from apps.catalog.selectors import documents_visible_to, listings_visible_to
 from apps.catalog.services import review_post
@@ -40,6 +40,7 @@ from apps.storefront.forms import (
     error_summary,
 )
 from marketplace.errors import ApplicationError, Conflict
+from marketplace.pagination import KnownCount
 from marketplace.principal import Principal, Role, get_principal
 
 PAGE_SIZE = 25
@@ -151,11 +152,12 @@ def facet_groups(facets: dict[str, list[dict[str, Any]]], params: SearchParams) 
 def catalog(request: HttpRequest) -> HttpResponse:
     params = search_params(request)
     base = published_listings()
+    summary = catalog_summary(base=base, params=params, shared_scope=Listing.Status.PUBLISHED)
     results = (
         search_listings(base=base, params=params).select_related("vendor").prefetch_related("categories", "clearances")
     )
-    page = Paginator(results, PAGE_SIZE).get_page(request.GET.get("page"))
-    facets = catalog_facets(base=base, params=params)
+    page = Paginator(KnownCount(results, summary.count), PAGE_SIZE).get_page(request.GET.get("page"))
+    facets = summary.facets
     # "Relevance" is the default also without words (the selector then orders by name), so a
     # query typed later is ranked unless people chose another order.
     ordering = params.ordering or "relevance"

@@ -1,0 +1,112 @@
+"""The count and facet counts of public searches are cached per catalog change counter
+(apps/catalog/search.py, catalog_summary): a repeated search runs no COUNT and no facet
+grouping, any change to the catalog is seen by the next search, and callers whose view of the
+catalog differs (a vendor's own drafts) are never served someone else's numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.catalog.models import Listing
+from tests.catalog.factories import CategoryFactory, ListingFactory
+from tests.catalog.test_search import APPS, Catalog, catalog, counts, search, slugs  # noqa: F401
+from tests.conftest import Party
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def summary_cache(settings: Any) -> None:
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 600  # the test settings turn it off
+
+
+def _aggregate_queries(api: Any, params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The answer, and the SQL of its COUNT and GROUP BY queries."""
+    with CaptureQueriesContext(connection) as captured:
+        body = search(api, params)
+    sql = [q["sql"] for q in captured.captured_queries]
+    return body, [q for q in sql if "COUNT(" in q.upper()]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"q": "lung"}, {"category": "radiology"}, {"q": "triage", "category": ["radiology", "cardiology"]}],
+)
+def test_a_repeated_public_search_answers_the_same_without_counting_again(
+    params: dict[str, Any], catalog: Catalog, anonymous_api: Any, st_mary: Party
+) -> None:
+    first, first_counts = _aggregate_queries(anonymous_api, params)
+    assert first_counts, "the first search counts"
+    # Another caller, another page and ordering: the same matches, so the same numbers.
+    again, again_counts = _aggregate_queries(st_mary.api("member"), {**params, "ordering": "name", "page_size": 1})
+    assert again_counts == []
+    assert again["count"] == first["count"] and again["facets"] == first["facets"]
+    assert len(again["results"]) == min(1, first["count"])
+    assert (again["next"] is not None) == (first["count"] > 1)
+
+
+def test_every_change_is_seen_by_the_next_search(
+    catalog: Catalog, anonymous_api: Any, radiant: Party, django_capture_on_commit_callbacks: Any
+) -> None:
+    before = search(anonymous_api, {"category": "radiology"})
+    assert before["count"] == 2 and counts(before, "vendor") == {"radiant-ai": 2}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the counter moves after commit
+        ListingFactory(
+            vendor=radiant.organization,
+            name="Lung Second Opinion",
+            status=Listing.Status.PUBLISHED,
+            categories=[catalog.nodules.categories.get(slug="radiology")],
+            offerings=[("cloud", "free")],
+        )
+    after = search(anonymous_api, {"category": "radiology"})
+    assert after["count"] == 3 and counts(after, "vendor") == {"radiant-ai": 3}
+    assert "lung-second-opinion" in slugs(after)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog.stroke.delete()
+    assert search(anonymous_api, {"category": "radiology"})["count"] == 2
+
+    # A vendor rename writes with .update() (no save signal): the facet label still follows.
+    with django_capture_on_commit_callbacks(execute=True):
+        renamed = radiant.api("admin").patch(f"/api/v1/organizations/{radiant.organization.slug}/", {"name": "Lumen Dx"})
+    assert renamed.status_code == 200, renamed.content
+    labels = {row["value"]: row["label"] for row in search(anonymous_api, {"category": "radiology"})["facets"]["vendor"]}
+    assert labels == {"radiant-ai": "Lumen Dx"}
+
+
+def test_a_vendor_searching_its_own_drafts_is_never_served_shared_numbers(
+    catalog: Catalog, radiant: Party, orbit: Party
+) -> None:
+    CategoryFactory(name="Unused", slug="unused")
+    every_status = {"status": ["draft", "in_review", "published", "suspended"], "category": "radiology"}
+    radiant_view = search(radiant.api("member"), every_status)
+    orbit_view = search(orbit.api("member"), every_status)
+    # Each sees the published ones and its own unpublished ones, not the other's.
+    assert "lung-draft-tool" in slugs(radiant_view) and "lung-draft-tool" not in slugs(orbit_view)
+    assert "lung-queue-tool" in slugs(orbit_view) and "lung-queue-tool" not in slugs(radiant_view)
+    assert radiant_view["count"] == len(slugs(radiant_view)) and orbit_view["count"] == len(slugs(orbit_view))
+    # And the public search right after is not the vendor's count either.
+    assert search(radiant.api("member"), {"category": "radiology"})["count"] == 2
+
+
+def test_the_store_page_shows_the_cached_numbers_of_the_same_search(
+    catalog: Catalog, client: Any, anonymous_api: Any
+) -> None:
+    api_body = search(anonymous_api, {"q": "lung"})
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/apps/", {"q": "lung"})
+    assert page.status_code == 200
+    assert not [q for q in captured.captured_queries if "GROUP BY" in q["sql"].upper()]
+    assert f"{api_body['count']} app" in page.content.decode()
+
+
+def test_zero_seconds_turns_the_cache_off(catalog: Catalog, anonymous_api: Any, settings: Any) -> None:
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 0
+    search(anonymous_api, {"q": "lung"})
+    _, counted = _aggregate_queries(anonymous_api, {"q": "lung"})
+    assert counted

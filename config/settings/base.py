@@ -126,6 +126,9 @@ if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "marketplace"}}
+# The count and facet counts of public catalog searches are cached per catalog change counter
+# for at most this long (0: never cached); see apps/catalog/search.py.
+MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = int(os.environ.get("MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS", "600"))
 
 # --- Auth ----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -284,13 +287,10 @@ MARKETPLACE_SANDBOX = {
     "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),
     "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
 }
-# Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
-# The count and facet counts of public catalog searches are cached per catalog change counter
-# for at most this long (0: never cached); see apps/catalog/search.py.
-MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = int(os.environ.get("MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS", "600"))
 # A provisioning task runs a deployment's next steps itself while it has run for less than this
 # (each step still commits on its own); past it, the next step is queued as a task of its own.
 MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "10"))
+# Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
 MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_STUCK_SECONDS", "300"))
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))
 # Days before a trial ends when its provider is reminded.

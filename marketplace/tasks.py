@@ -17,6 +17,17 @@ def events_assign_sequence() -> int:
     return _events_assign_sequence()
 
 
+@shared_task(name="marketplace.clear_expired_credentials", acks_late=True, soft_time_limit=540, time_limit=600)
+def clear_expired_credentials() -> str:
+    """Beat, daily: remove expired OAuth2 tokens and grants and expired sessions (what
+    `manage.py cleartokens` and `manage.py clearsessions` do). Safe to run twice."""
+    from django.core.management import call_command
+
+    call_command("cleartokens")
+    call_command("clearsessions")
+    return "cleared"
+
+
 @shared_task(name="marketplace.idempotency_purge", acks_late=True, soft_time_limit=240, time_limit=300)
 def idempotency_purge() -> int:
     return _idempotency_purge()

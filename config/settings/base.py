@@ -270,6 +270,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-reconcile": {"task": "marketplace.outbox_reconcile", "schedule": 30.0},
     "events-assign-sequence": {"task": "marketplace.events_assign_sequence", "schedule": 15.0},
     "idempotency-purge": {"task": "marketplace.idempotency_purge", "schedule": 3600.0},
+    "clear-expired-credentials": {"task": "marketplace.clear_expired_credentials", "schedule": 86400.0},
     "provisioning-reconcile": {"task": "provisioning.reconcile", "schedule": 60.0},
     "trials-sweep": {"task": "procurement.trials_sweep", "schedule": 300.0},
     "quotes-sweep": {"task": "procurement.quotes_sweep", "schedule": 300.0},

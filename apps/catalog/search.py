@@ -12,8 +12,9 @@ decides between the indexed full-text match and the typo-tolerant fallback).
 
 The count and the facet counts of a search of the public catalog are the same for every caller
 until the catalog changes: `catalog_summary` keeps them in the cache under the catalog's change
-counter (apps/catalog/freshness.py), so with 100,000 listings a repeated query costs its page,
-not a count and a grouping over every match.
+counter (apps/catalog/freshness.py), and `catalog_first_ids` the order of the first
+CACHED_ORDER_LENGTH matches, so with 100,000 listings a repeated query costs one lookup of 25
+rows by primary key, not a count, a grouping and a sort over every match.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from django.db.models import BooleanField, Case, Count, F, FloatField, IntegerFi
 from django.db.models.expressions import RawSQL
 
 from apps.catalog.models import Listing, ListingFacet, Offering, Plan
+from marketplace.pagination import KnownCount
 
 FACETS = (
     "category",
@@ -49,6 +51,8 @@ CLOSED_VALUES = {
 ORDERINGS = ("relevance", "name", "newest", "rating")
 MAX_QUERY_LENGTH = 200
 MAX_FUZZY_IDS = 20_000
+# How many ids of a search's order are kept in the cache: the first 40 pages of 25.
+CACHED_ORDER_LENGTH = 1000
 
 
 @dataclass
@@ -249,9 +253,14 @@ class SearchSummary:
     facets: dict[str, list[dict[str, Any]]]
 
 
-def _summary_key(scope: str, params: SearchParams, version: int) -> str:
-    what = json.dumps([scope, params.query, params.filters], sort_keys=True, separators=(",", ":"))
-    return f"catalog:summary:v{version}:{hashlib.sha256(what.encode()).hexdigest()}"
+def _summary_key(scope: str, params: SearchParams, version: int, *, ordering: str | None = None) -> str:
+    what = [scope, params.query, params.filters] + ([] if ordering is None else [ordering])
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"catalog:{'summary' if ordering is None else 'order'}:v{version}:{digest}"
+
+
+def _cache_seconds(shared_scope: str) -> int:
+    return settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS if shared_scope else 0
 
 
 def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_scope: str = "") -> SearchSummary:
@@ -263,8 +272,8 @@ def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_sco
     MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS at most. Ordering and page are not part of it."""
     from apps.catalog.freshness import catalog_version
 
-    seconds = settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS
-    key = _summary_key(shared_scope, params, catalog_version()) if shared_scope and seconds > 0 else ""
+    seconds = _cache_seconds(shared_scope)
+    key = _summary_key(shared_scope, params, catalog_version()) if seconds > 0 else ""
     if key and (cached := cache.get(key)) is not None:
         params.text_mode, params.fuzzy_ids = cached["text_mode"], cached["fuzzy_ids"]
         return SearchSummary(count=cached["count"], facets=cached["facets"])
@@ -274,3 +283,46 @@ def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_sco
         value = {"count": summary.count, "facets": summary.facets}
         cache.set(key, {**value, "text_mode": params.text_mode, "fuzzy_ids": params.fuzzy_ids}, seconds)
     return summary
+
+
+def catalog_first_ids(
+    *, results: QuerySet[Any], params: SearchParams, shared_scope: str, upto: int
+) -> list[int] | None:
+    """The ids of the first CACHED_ORDER_LENGTH matches of an ordered search, from the cache
+    (keyed like `catalog_summary`, plus the ordering) or read once and kept; None when the
+    search is not shared or the rows wanted (`upto`) lie beyond them. Call after
+    `catalog_summary`, which settles the text mode the order depends on."""
+    from apps.catalog.freshness import catalog_version
+
+    seconds = _cache_seconds(shared_scope)
+    if seconds <= 0 or upto > CACHED_ORDER_LENGTH:
+        return None
+    key = _summary_key(shared_scope, params, catalog_version(), ordering=params.ordering or "")
+    ids = cache.get(key)
+    if ids is None:
+        ids = list(results.prefetch_related(None).values_list("pk", flat=True)[:CACHED_ORDER_LENGTH])
+        cache.set(key, ids, seconds)
+    return ids
+
+
+class SearchResults(KnownCount):
+    """What a paginator slices: the count from the summary and, for the pages within the cached
+    order, the rows of those ids (one query by primary key, put back in order); past them, or
+    without a cached order, the ordered queryset itself."""
+
+    def __init__(self, queryset: QuerySet[Any], count: int, first_ids: list[int] | None) -> None:
+        super().__init__(queryset, count)
+        self.first_ids = first_ids
+
+    def __getitem__(self, key: Any) -> Any:
+        ids = self.first_ids
+        if ids is None or not isinstance(key, slice) or key.step is not None:
+            return self.queryset[key]
+        start, stop = key.start or 0, key.stop if key.stop is not None else self._count
+        if stop > len(ids) and len(ids) < self._count:
+            return self.queryset[key]
+        wanted = ids[start:stop]
+        if not wanted:
+            return []
+        rows = {(row["pk"] if isinstance(row, dict) else row.pk): row for row in self.queryset.filter(pk__in=wanted)}
+        return [rows[pk] for pk in wanted if pk in rows]

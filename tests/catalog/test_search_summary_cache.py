@@ -110,3 +110,71 @@ def test_zero_seconds_turns_the_cache_off(catalog: Catalog, anonymous_api: Any, 
     search(anonymous_api, {"q": "lung"})
     _, counted = _aggregate_queries(anonymous_api, {"q": "lung"})
     assert counted
+
+
+SEARCHES: list[dict[str, Any]] = [
+    {},
+    {"ordering": "newest"},
+    {"ordering": "rating"},
+    {"ordering": "name", "page": 2, "page_size": 2},
+    {"page": 3, "page_size": 2},  # past the (shortened) cached order: read from the database
+    {"page_size": 100},
+    {"q": "lung"},
+    {"q": "tool", "ordering": "newest"},
+    {"category": "radiology", "page_size": 1, "page": 2},
+    {"category": ["radiology", "cardiology"], "deployment_mode": "cloud"},
+    {"q": "xylophone"},
+]
+
+
+def test_cached_answers_equal_uncached_ones_for_every_page_and_ordering(
+    catalog: Catalog, anonymous_api: Any, radiant: Party, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from apps.catalog import search as search_module
+
+    for number in range(6):  # enough for several pages
+        ListingFactory(
+            vendor=radiant.organization,
+            name=f"Lung Helper {number}",
+            status=Listing.Status.PUBLISHED,
+            categories=[catalog.nodules.categories.get(slug="radiology")],
+            offerings=[("cloud", "free")],
+        )
+    monkeypatch.setattr(search_module, "CACHED_ORDER_LENGTH", 4)  # so some pages lie past it
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 0
+    expected = [search(anonymous_api, params) for params in SEARCHES]
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 600
+    cache.clear()
+    for _ in range(2):  # the first fills the cache, the second reads it
+        for params, answer in zip(SEARCHES, expected, strict=True):
+            assert search(anonymous_api, params) == answer, params
+
+
+def test_a_repeated_search_reads_its_page_by_primary_key(catalog: Catalog, anonymous_api: Any) -> None:
+    search(anonymous_api, {"q": "lung", "ordering": "name"})
+    with CaptureQueriesContext(connection) as captured:
+        body = search(anonymous_api, {"q": "lung", "ordering": "name"})
+    listing_queries = [q["sql"] for q in captured.captured_queries if 'FROM "catalog_listing"' in q["sql"]]
+    assert len(listing_queries) == 1 and "IN (" in listing_queries[0], listing_queries
+    assert slugs(body) == ["lung-nodule-finder"]
+
+
+def test_the_store_lists_the_same_apps_in_the_same_order_from_the_cache(
+    catalog: Catalog, client: Any, settings: Any
+) -> None:
+    from django.core.cache import cache
+
+    def names(params: dict[str, Any]) -> list[str]:
+        html = client.get("/apps/", params).content.decode()
+        shown = [listing.name for listing in Listing.objects.all() if listing.name in html]
+        return sorted(shown, key=html.index)  # in the order the page shows them
+
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 0
+    plain = {str(p): names(p) for p in ({}, {"ordering": "newest"}, {"category": "radiology"})}
+    settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS = 600
+    cache.clear()
+    for _ in range(2):
+        for key, params in zip(plain, ({}, {"ordering": "newest"}, {"category": "radiology"}), strict=True):
+            assert names(params) == plain[key]

@@ -23,11 +23,19 @@ from apps.catalog.api import serializers as s
 from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, FilePolicy
 from apps.catalog.freshness import ConditionalCatalogMixin
 from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
-from apps.catalog.search import CLOSED_VALUES, FACETS, ORDERINGS, SearchParams, catalog_search, catalog_summary
+from apps.catalog.search import (
+    CLOSED_VALUES,
+    FACETS,
+    ORDERINGS,
+    SearchParams,
+    SearchResults,
+    catalog_first_ids,
+    catalog_search,
+    catalog_summary,
+)
 from apps.catalog.signals import listing_viewed
 from marketplace.errors import Forbidden, ValidationFailed, flatten_errors
 from marketplace.idempotency import idempotent_create
-from marketplace.pagination import KnownCount
 from marketplace.permissions import IsAuthenticatedPrincipal, PublicReadOrAuthenticated
 from marketplace.principal import Principal, get_principal
 from marketplace.schema import error_responses
@@ -37,6 +45,12 @@ UPLOAD_PARSERS = (MultiPartParser, FormParser)
 
 def _principal(request: Request) -> Principal:
     return get_principal(request)
+
+
+def _page_number(request: Request) -> int:
+    """The page asked for, for sizing what is read ahead; the paginator validates it."""
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
 
 
 def _reason(request: Request) -> str:
@@ -188,12 +202,14 @@ class ListingViewSet(ConditionalCatalogMixin, viewsets.GenericViewSet):
         params, statuses = self._search_params(request)
         base = self.get_queryset().filter(status__in=statuses)
         # Only public statuses: everyone sees the same listings, so count and facets are shared.
-        public = set(statuses) <= set(selectors.PUBLIC_STATUSES)
-        summary = catalog_summary(base=base, params=params, shared_scope=",".join(sorted(statuses)) if public else "")
+        scope = ",".join(sorted(statuses)) if set(statuses) <= set(selectors.PUBLIC_STATUSES) else ""
+        summary = catalog_summary(base=base, params=params, shared_scope=scope)
         # Rows, not model instances, and no per-field serializers: the page is most of a search's
         # Python time (s.listing_summaries gives what ListingSummarySerializer would).
         results = catalog_search(base=base, params=params).values(*s.SUMMARY_VALUES)
-        page = self.paginate_queryset(KnownCount(results, summary.count))
+        upto = self.paginator.get_page_size(request) * _page_number(request)
+        first_ids = catalog_first_ids(results=results, params=params, shared_scope=scope, upto=upto)
+        page = self.paginate_queryset(SearchResults(results, summary.count, first_ids))
         response = self.get_paginated_response(s.listing_summaries(page))
         response.data["facets"] = summary.facets
         return response

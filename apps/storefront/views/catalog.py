@@ -22,7 +22,16 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 
 from apps.catalog.models import Listing, Offering, Plan, Review, Version
-from apps.catalog.search import CLOSED_VALUES, FACETS, MAX_QUERY_LENGTH, ORDERINGS, SearchParams, catalog_summary
+from apps.catalog.search import (
+    CLOSED_VALUES,
+    FACETS,
+    MAX_QUERY_LENGTH,
+    ORDERINGS,
+    SearchParams,
+    SearchResults,
+    catalog_first_ids,
+    catalog_summary,
+)
 from apps.catalog.search import catalog_search as search_listings
 from apps.catalog.selectors import documents_visible_to, listings_visible_to
 from apps.catalog.services import review_post
@@ -40,7 +49,6 @@ from apps.storefront.forms import (
     error_summary,
 )
 from marketplace.errors import ApplicationError, Conflict
-from marketplace.pagination import KnownCount
 from marketplace.principal import Principal, Role, get_principal
 
 PAGE_SIZE = 25
@@ -156,7 +164,10 @@ def catalog(request: HttpRequest) -> HttpResponse:
     results = (
         search_listings(base=base, params=params).select_related("vendor").prefetch_related("categories", "clearances")
     )
-    page = Paginator(KnownCount(results, summary.count), PAGE_SIZE).get_page(request.GET.get("page"))
+    wanted = request.GET.get("page", "1")
+    upto = PAGE_SIZE * (int(wanted) if wanted.isdigit() and 0 < int(wanted) < 10_000 else 1)
+    first_ids = catalog_first_ids(results=results, params=params, shared_scope=Listing.Status.PUBLISHED, upto=upto)
+    page = Paginator(SearchResults(results, summary.count, first_ids), PAGE_SIZE).get_page(request.GET.get("page"))
     facets = summary.facets
     # "Relevance" is the default also without words (the selector then orders by name), so a
     # query typed later is ranked unless people chose another order.

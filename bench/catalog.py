@@ -6,7 +6,8 @@ Usage: .venv/bin/python bench/catalog.py [--listings 10000 | --full] [--seconds 
 1. Creates its own PostgreSQL database (`bench_catalog` on 127.0.0.1:5432 as postgres, or the one
    BENCH_DATABASE_URL names; its name must contain "bench": it is dropped first and at the end),
    migrates it and generates N published listings (deterministic text, facets, offerings, plans,
-   versions), then VACUUM ANALYZE.
+   versions), then VACUUM ANALYZE. Its cache is Redis database 12 (BENCH_CACHE_URL), emptied before
+   each size is measured.
 2. Serves the project with gunicorn as docs/deployment.md describes (production settings,
    `-c config/gunicorn.conf.py --workers 3`), through bench/catalog_baseline.py, which also answers
    `/bench-baseline/apps/` with the same work in raw SQL and orjson (never mounted in production).
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DIR = ROOT / "var" / "bench-catalog"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_catalog"
+DEFAULT_CACHE = "redis://127.0.0.1:6379/12"
 VENV_BIN = Path(sys.executable).parent
 ENDPOINT = "/api/v1/apps/"
 BASELINE = "/bench-baseline/apps/"
@@ -766,6 +768,13 @@ def explain(query: str, client: Any) -> list[tuple[str, bool]]:
 # --- the run --------------------------------------------------------------------------------------
 
 
+def flush_cache(url: str) -> None:
+    """Empty the bench's own Redis database, so every measurement starts with a cold cache."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def machine() -> dict[str, str]:
     free = subprocess.run(["free", "-g"], capture_output=True, text=True, check=False).stdout.strip()
     return {
@@ -904,6 +913,9 @@ def main() -> None:
         "DJANGO_LOG_LEVEL": "WARNING",
         "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "DATABASE_URL": url,
+        # As docs/deployment.md runs it: the cache (rate-limit counters, cached search counts) in
+        # Redis, shared by the gunicorn workers; database 12, emptied before every measurement.
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", DEFAULT_CACHE),
         "MARKETPLACE_VAR_DIR": str(BENCH_DIR),
         "MARKETPLACE_MEDIA_ROOT": str(BENCH_DIR / "media"),
         "MARKETPLACE_LIMIT_TRIAL_REQUESTS_PER_DAY": "0",
@@ -958,6 +970,7 @@ def main() -> None:
                     for text, uses_gin in explain(query, client):
                         print(f"--- {'uses' if uses_gin else 'does not use'} the GIN index {GIN_INDEX}\n{text}\n")
             connections.close_all()
+            flush_cache(env["CACHE_URL"])
             # The documented benchmark exemption: this client id only, for this server only.
             server = Server({**os.environ, "MARKETPLACE_THROTTLE_EXEMPT_CLIENTS": client.client_id}, args.workers)
             status, _, body = http(

@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +55,8 @@ MAX_QUERY_LENGTH = 200
 MAX_FUZZY_IDS = 20_000
 # How many ids of a search's order are kept in the cache: the first 40 pages of 25.
 CACHED_ORDER_LENGTH = 1000
+# How long a search waits for another request computing the same counts or order.
+COMPUTE_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -263,6 +267,32 @@ def _cache_seconds(shared_scope: str) -> int:
     return settings.MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS if shared_scope else 0
 
 
+def _cached(key: str, seconds: int, compute: Callable[[], Any]) -> Any:
+    """The cached value, or compute it and keep it. One caller computes a missing value while
+    others asking for the same key meanwhile wait for it (up to COMPUTE_WAIT_SECONDS, then they
+    compute it themselves): a burst of the same search on a cold cache costs one computation."""
+    value = cache.get(key)
+    if value is not None:
+        return value
+    lock = f"{key}:computing"
+    owner = cache.add(lock, 1, timeout=COMPUTE_WAIT_SECONDS)
+    if not owner:
+        deadline = time.monotonic() + COMPUTE_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if (value := cache.get(key)) is not None:
+                return value
+            if cache.get(lock) is None:  # the one computing gave up: do it here
+                break
+    try:
+        value = compute()
+        cache.set(key, value, seconds)
+    finally:
+        if owner:
+            cache.delete(lock)
+    return value
+
+
 def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_scope: str = "") -> SearchSummary:
     """The number of matches and the facet counts of a search (and, on `params`, its text mode).
 
@@ -272,17 +302,19 @@ def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_sco
     MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS at most. Ordering and page are not part of it."""
     from apps.catalog.freshness import catalog_version
 
+
+    def compute() -> dict[str, Any]:
+        resolve_text_mode(base, params)
+        count, facets = _filtered(base, params).count(), catalog_facets(base=base, params=params)
+        return {"count": count, "facets": facets, "text_mode": params.text_mode, "fuzzy_ids": params.fuzzy_ids}
+
     seconds = _cache_seconds(shared_scope)
-    key = _summary_key(shared_scope, params, catalog_version()) if seconds > 0 else ""
-    if key and (cached := cache.get(key)) is not None:
-        params.text_mode, params.fuzzy_ids = cached["text_mode"], cached["fuzzy_ids"]
-        return SearchSummary(count=cached["count"], facets=cached["facets"])
-    resolve_text_mode(base, params)
-    summary = SearchSummary(count=_filtered(base, params).count(), facets=catalog_facets(base=base, params=params))
-    if key:
-        value = {"count": summary.count, "facets": summary.facets}
-        cache.set(key, {**value, "text_mode": params.text_mode, "fuzzy_ids": params.fuzzy_ids}, seconds)
-    return summary
+    if seconds > 0:
+        found = _cached(_summary_key(shared_scope, params, catalog_version()), seconds, compute)
+    else:
+        found = compute()
+    params.text_mode, params.fuzzy_ids = found["text_mode"], found["fuzzy_ids"]
+    return SearchSummary(count=found["count"], facets=found["facets"])
 
 
 def catalog_first_ids(
@@ -298,11 +330,9 @@ def catalog_first_ids(
     if seconds <= 0 or upto > CACHED_ORDER_LENGTH:
         return None
     key = _summary_key(shared_scope, params, catalog_version(), ordering=params.ordering or "")
-    ids = cache.get(key)
-    if ids is None:
-        ids = list(results.prefetch_related(None).values_list("pk", flat=True)[:CACHED_ORDER_LENGTH])
-        cache.set(key, ids, seconds)
-    return ids
+    return _cached(
+        key, seconds, lambda: list(results.prefetch_related(None).values_list("pk", flat=True)[:CACHED_ORDER_LENGTH])
+    )
 
 
 class SearchResults(KnownCount):

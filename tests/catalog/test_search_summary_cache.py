@@ -12,9 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.catalog.models import Listing
+from tests.catalog import test_search
 from tests.catalog.factories import CategoryFactory, ListingFactory
-from tests.catalog.test_search import APPS, Catalog, catalog, counts, search, slugs  # noqa: F401
+from tests.catalog.test_search import Catalog, counts, search, slugs
 from tests.conftest import Party
+
+catalog = test_search.catalog  # the same four published listings (and unpublished ones) as test_search
 
 pytestmark = pytest.mark.django_db
 
@@ -73,10 +76,11 @@ def test_every_change_is_seen_by_the_next_search(
 
     # A vendor rename writes with .update() (no save signal): the facet label still follows.
     with django_capture_on_commit_callbacks(execute=True):
-        renamed = radiant.api("admin").patch(f"/api/v1/organizations/{radiant.organization.slug}/", {"name": "Lumen Dx"})
+        renamed = radiant.api("admin").patch(f"/api/v1/organizations/{radiant.organization.slug}/", {"name": "Lumen"})
     assert renamed.status_code == 200, renamed.content
-    labels = {row["value"]: row["label"] for row in search(anonymous_api, {"category": "radiology"})["facets"]["vendor"]}
-    assert labels == {"radiant-ai": "Lumen Dx"}
+    vendors = search(anonymous_api, {"category": "radiology"})["facets"]["vendor"]
+    labels = {row["value"]: row["label"] for row in vendors}
+    assert labels == {"radiant-ai": "Lumen"}
 
 
 def test_a_vendor_searching_its_own_drafts_is_never_served_shared_numbers(
@@ -178,3 +182,34 @@ def test_the_store_lists_the_same_apps_in_the_same_order_from_the_cache(
     for _ in range(2):
         for key, params in zip(plain, ({}, {"ordering": "newest"}, {"category": "radiology"}), strict=True):
             assert names(params) == plain[key]
+
+
+def test_a_search_being_counted_elsewhere_waits_for_that_answer(
+    catalog: Catalog, anonymous_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another web process computes the same cold search: this one waits and uses its answer."""
+    import threading
+
+    from django.core.cache import cache
+
+    from apps.catalog import search as search_module
+
+    expected = search(anonymous_api, {"q": "lung"})
+    keys = [key for key in cache._cache if "catalog:summary:" in key]  # locmem's own dict
+    assert len(keys) == 1
+    summary_key = keys[0].split(":", 2)[-1]  # strip the locmem prefix and version
+    value = cache.get(summary_key)
+    cache.delete(summary_key)
+    cache.add(f"{summary_key}:computing", 1, timeout=30)  # held by the other process
+    threading.Timer(0.3, lambda: cache.set(summary_key, value, 60)).start()
+
+    _, counted = _aggregate_queries(anonymous_api, {"q": "lung"})
+    assert counted == []  # it waited and counted nothing itself
+    assert search(anonymous_api, {"q": "lung"}) == expected
+
+    # The other process dies without an answer: after the wait, this one counts for itself.
+    monkeypatch.setattr(search_module, "COMPUTE_WAIT_SECONDS", 0.3)
+    cache.delete(summary_key)
+    cache.set(f"{summary_key}:computing", 1, timeout=30)
+    body, counted = _aggregate_queries(anonymous_api, {"q": "lung"})
+    assert counted and body == expected

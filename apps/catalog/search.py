@@ -302,7 +302,6 @@ def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_sco
     MARKETPLACE_CATALOG_SUMMARY_CACHE_SECONDS at most. Ordering and page are not part of it."""
     from apps.catalog.freshness import catalog_version
 
-
     def compute() -> dict[str, Any]:
         resolve_text_mode(base, params)
         count, facets = _filtered(base, params).count(), catalog_facets(base=base, params=params)

@@ -27,8 +27,8 @@ def test_expired_tokens_and_sessions_are_removed_and_live_ones_kept(st_mary: Par
     Session.objects.create(session_key="old" * 8, session_data="", expire_date=timezone.now() - timedelta(days=1))
     Session.objects.create(session_key="new" * 8, session_data="", expire_date=timezone.now() + timedelta(days=1))
 
-    assert clear_expired_credentials.delay().get() == "cleared"
-    assert clear_expired_credentials.delay().get() == "cleared"  # twice: nothing left to do, no error
+    assert clear_expired_credentials.apply().result == "cleared"
+    assert clear_expired_credentials.apply().result == "cleared"  # twice: nothing left to do, no error
 
     assert not AccessToken.objects.filter(token=expired).exists()
     assert AccessToken.objects.filter(token=live).exists()

@@ -134,7 +134,7 @@ def test_only_active_trials_are_swept(active_trial: Trial, st_mary: Party, sweep
 def test_the_beat_task_sweeps_now(active_trial: Trial, django_capture_on_commit_callbacks: Any) -> None:
     Trial.objects.filter(pk=active_trial.pk).update(ends_at=active_trial.started_at)  # ended already
     with django_capture_on_commit_callbacks(execute=True):
-        result = trials_sweep_task.delay().get()
+        result = trials_sweep_task.apply().result
     assert result == {"reminded": 0, "expired": 1}
     active_trial.refresh_from_db()
     assert active_trial.status == Trial.Status.EXPIRED

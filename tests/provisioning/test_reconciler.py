@@ -120,7 +120,7 @@ def test_a_stuck_pending_deployment_is_sent_again(
     deployment = trial_in_state("approved", **parties).deployment  # its message was lost
     _age(deployment, seconds=settings.MARKETPLACE_PROVISIONING_STUCK_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        result = reconcile_task.delay().get()  # the beat task
+        result = reconcile_task.apply().result  # the beat task, run as a worker would
     assert result == {"redispatched": 1, "failed": 0}
     deployment.refresh_from_db()
     assert deployment.status == Deployment.Status.ACTIVE

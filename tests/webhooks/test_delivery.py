@@ -430,7 +430,7 @@ def test_the_same_delivery_run_twice_at_once_is_sent_once(
     thread.join(10)
     assert result == {"value": WebhookDelivery.Status.SUCCEEDED}
     assert webhook_deliver(delivery_id=delivery.pk) == "skipped"  # and once it succeeded
-    assert deliver.apply(kwargs={"delivery_id": delivery.pk}).get() == "skipped"  # the task, again
+    assert deliver.apply(kwargs={"delivery_id": delivery.pk}).result == "skipped"  # the task, again
     assert len(receiver.requests()) == 1
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and delivery.attempt_log.count() == 1

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +42,6 @@ AXE = BASE / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = BASE / "test-artifacts" / "screenshots"
 README_SCREENSHOTS = BASE / "docs" / "screenshots"
 BLOCKING = ("serious", "critical")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = pytest.mark.parametrize("viewport", [(1280, 800), (768, 1024)], ids=["desktop", "tablet"])
 # The listings the pages show (demo slugs): one with every kind of fact, and three to compare
 # (hybrid with an FDA and a CE clearance, on-premise with a GPU, cloud priced per use).
@@ -68,15 +57,6 @@ README_PAGES = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _allow_sync_orm_next_to_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread, which trips Django's async
-    # guard when the test touches the ORM. Only this module needs the escape hatch.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
 @pytest.fixture(scope="module")
 def axe_source() -> Path:
     if not AXE.exists():
@@ -85,16 +65,6 @@ def axe_source() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return AXE
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_sync_orm_next_to_playwright: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _member(organization: Organization, role: Role) -> Membership:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from apps.catalog.models import Offering
 from apps.organizations.models import Site
 from apps.provisioning.models import Deployment, EnrollmentToken, SiteAgent
 from apps.provisioning.onprem import token_hash
+from tests.browser.conftest import sign_in
 from tests.catalog.factories import publish_listing
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, VendorFactory
 from tests.provisioning.site_agent import (
@@ -45,37 +44,8 @@ from tests.provisioning.site_agent import (
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = pytest.mark.parametrize("viewport", [(1280, 800), (768, 1024)], ids=["desktop", "tablet"])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_sync_orm_next_to_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread, which trips Django's async
-    # guard when the test touches the ORM. Only this module needs the escape hatch.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_sync_orm_next_to_playwright: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -127,14 +97,6 @@ def _open(browser: Any, viewport: tuple[int, int]) -> tuple[Any, Any, list[str]]
     return context, page, problems
 
 
-def _sign_in(page: Any, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}{next_path}")
-
-
 @VIEWPORTS
 def test_hospital_it_enrolls_an_agent_and_installs_at_an_air_gapped_site(
     browser: Any, live_server: Any, world: dict[str, Any], viewport: tuple[int, int]
@@ -154,7 +116,7 @@ def test_hospital_it_enrolls_an_agent_and_installs_at_an_air_gapped_site(
 
     try:
         # The sites page: each site with its agents and tokens.
-        _sign_in(page, base, world["hospital_it"].email, "/organization/sites/")
+        sign_in(page, base, world["hospital_it"].email, "/organization/sites/")
         bunker = page.locator(".site-agent-group", has=page.get_by_role("heading", name=re.compile("^Bunker Campus")))
         assert bunker.get_by_text("No agent at Bunker Campus yet.").is_visible()
         shot("01-sites")
@@ -274,7 +236,7 @@ def test_vendor_admin_has_the_site_agent_deploy_its_offering(
         page.screenshot(path=str(SCREENSHOTS / f"{width}x{height}-fulfillment-{name}.png"), full_page=full_page)
 
     try:
-        _sign_in(page, base, world["vendor"].email, "/organization/")
+        sign_in(page, base, world["vendor"].email, "/organization/")
         page.get_by_role("navigation", name="Organization").get_by_role("link", name="My listings").click()
         page.wait_for_url(f"{base}/organization/listings/")
         row = page.locator("table.vendor-offerings tbody tr", has_text="Hospital and cloud")

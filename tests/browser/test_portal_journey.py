@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +22,15 @@ from django.utils import timezone
 
 from apps.catalog.models import Document, Listing
 from apps.procurement.models import Trial
+from tests.browser.conftest import PASSWORD, sign_in
 from tests.catalog.factories import PDF_BYTES, CategoryFactory, StandardFactory
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 BASE = Path(django_settings.BASE_DIR)
 SCREENSHOTS = BASE / "test-artifacts" / "screenshots"
 AXE = BASE / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = pytest.mark.parametrize("viewport", [(1280, 800), (768, 1024)], ids=["desktop", "tablet"])
 NAME = "NeuroFlow"
 # Reports, after an upload form's last byte, the value its progress bar shows (or -1 when the bar
@@ -59,25 +48,6 @@ document.addEventListener("htmx:beforeSend", function (event) {
   });
 });
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_sync_orm_next_to_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread, which trips Django's async
-    # guard when the test touches the ORM. Only this module needs the escape hatch.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_sync_orm_next_to_playwright: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -124,14 +94,6 @@ def _open(browser: Any, viewport: tuple[int, int]) -> tuple[Any, Any, list[str]]
         lambda response: problems.append(f"{response.status} {response.url}") if response.status >= 404 else None,
     )
     return context, page, problems
-
-
-def _sign_in(page: Any, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}{next_path}")
 
 
 def _axe(browser: Any, page: Any, viewport: tuple[int, int]) -> list[str]:
@@ -183,7 +145,7 @@ def test_a_vendor_publishes_a_listing_an_operator_approves_it_and_hospital_it_fi
 
     try:
         # The vendor creates a draft from "My listings".
-        _sign_in(vendor, base, world["vendor"].email, "/organization/listings/")
+        sign_in(vendor, base, world["vendor"].email, "/organization/listings/")
         tabs = vendor.get_by_role("navigation", name="Organization")
         assert tabs.get_by_role("link", name="My listings").get_attribute("aria-current") == "page"
         assert vendor.get_by_text("No listings yet.").is_visible()
@@ -316,7 +278,7 @@ def test_a_vendor_publishes_a_listing_an_operator_approves_it_and_hospital_it_fi
         assert listing.status == Listing.Status.PUBLISHED
 
         # Hospital IT finds it by a word of its description, reads its document and asks for a trial.
-        _sign_in(hospital, base, world["hospital_it"].email, "/apps/")
+        sign_in(hospital, base, world["hospital_it"].email, "/apps/")
         hospital.get_by_label("Search apps").fill("haemorrhage")
         hospital.get_by_label("Search apps").press("Enter")
         hospital.wait_for_url(re.compile(r"/apps/\?.*q=haemorrhage"))

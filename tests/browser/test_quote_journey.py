@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,43 +29,15 @@ from django.utils import timezone
 from apps.catalog.models import Listing, Offering, Plan
 from apps.procurement.models import Order, Quote, QuoteRequest, Subscription
 from apps.provisioning.models import Deployment
+from tests.browser.conftest import sign_in
 from tests.catalog.factories import publish_listing
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = pytest.mark.parametrize("viewport", [(1280, 800), (768, 1024)], ids=["desktop", "tablet"])
 PO = "PO-2026-0042"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_sync_orm_next_to_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread, which trips Django's async
-    # guard when the test touches the ORM. Only this module needs the escape hatch.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_sync_orm_next_to_playwright: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -107,14 +77,6 @@ def _open(browser: Any, viewport: tuple[int, int]) -> tuple[Any, Any, list[str]]
     return context, page, problems
 
 
-def _sign_in(page: Any, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}{next_path}")
-
-
 def _wait_for(condition: Any, timeout: float = 15.0) -> Any:
     """Poll the database (another thread's committed work) until `condition()` is truthy."""
     deadline = time.monotonic() + timeout
@@ -147,7 +109,7 @@ def test_hospital_it_requests_a_quote_the_vendor_issues_it_and_accepting_sets_it
 
     try:
         # Hospital IT opens the listing and goes to "Request a quote".
-        _sign_in(hospital, base, world["hospital_it"].email, f"/apps/{listing.slug}/")
+        sign_in(hospital, base, world["hospital_it"].email, f"/apps/{listing.slug}/")
         buy = hospital.locator("#buy form")
         assert buy.get_by_label("Offering and plan").locator("option:checked").inner_text() == (
             "Cloud service (cloud) — Department: EUR 1,200.00 per month"
@@ -187,7 +149,7 @@ def test_hospital_it_requests_a_quote_the_vendor_issues_it_and_accepting_sets_it
         shot(hospital, "03-requested")
 
         # The vendor finds it in its quotes inbox and issues it with two line items.
-        _sign_in(vendor, base, world["vendor"].email, "/organization/quotes/")
+        sign_in(vendor, base, world["vendor"].email, "/organization/quotes/")
         row = vendor.locator("table.quotes tbody tr", has_text="St. Mary's Hospital Group")
         assert "Requested" in row.inner_text() and "eu-central" in row.inner_text()
         vendor.get_by_label("Status").select_option("open")

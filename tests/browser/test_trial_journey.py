@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,42 +24,14 @@ from apps.catalog.models import Offering, Plan
 from apps.organizations.principals import member_principal
 from apps.procurement.models import Trial
 from apps.procurement.services import trial_approve, trial_request
+from tests.browser.conftest import sign_in
 from tests.catalog.factories import publish_listing
 from tests.factories import MembershipFactory, OrganizationFactory, SiteFactory, UserFactory, VendorFactory
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = pytest.mark.parametrize("viewport", [(1280, 800), (768, 1024)], ids=["desktop", "tablet"])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_sync_orm_next_to_playwright() -> Iterator[None]:
-    # Playwright's sync API runs an event loop in this thread, which trips Django's async
-    # guard when the test touches the ORM. Only this module needs the escape hatch.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_allow_sync_orm_next_to_playwright: None) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -97,14 +67,6 @@ def _open(browser: Any, viewport: tuple[int, int]) -> tuple[Any, Any, list[str]]
     return context, page, problems
 
 
-def _sign_in(page: Any, base: str, email: str, next_path: str) -> None:
-    page.goto(f"{base}/accounts/login/?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}{next_path}")
-
-
 @VIEWPORTS
 def test_hospital_it_requests_a_trial_the_vendor_approves_and_the_page_follows_it(
     browser: Any, live_server: Any, world: dict[str, Any], viewport: tuple[int, int]
@@ -133,7 +95,7 @@ def test_hospital_it_requests_a_trial_the_vendor_approves_and_the_page_follows_i
     hospital.clock.install()  # time flows as usual; the test may jump to the next poll
     try:
         # Hospital IT signs in and opens the listing.
-        _sign_in(hospital, base, world["hospital_it"].email, f"/apps/{listing.slug}/")
+        sign_in(hospital, base, world["hospital_it"].email, f"/apps/{listing.slug}/")
         assert hospital.get_by_role("heading", level=1).inner_text() == "StrokeFinder"
         hospital.locator(".listing-head").get_by_role("link", name="Request a trial").click()
         form = hospital.locator("#request-trial form")
@@ -158,7 +120,7 @@ def test_hospital_it_requests_a_trial_the_vendor_approves_and_the_page_follows_i
         shot(hospital, "02-requested")
 
         # The vendor signs in (a second browser) and approves in its inbox.
-        _sign_in(vendor, base, world["vendor"].email, "/organization/trials/")
+        sign_in(vendor, base, world["vendor"].email, "/organization/trials/")
         card = vendor.locator(".inbox-item", has_text="StrokeFinder for St. Mary's Hospital Group")
         assert "Pilot with the stroke unit" in card.inner_text()
         assert "eu-central" in card.inner_text()
@@ -239,7 +201,7 @@ def test_the_form_shows_only_the_target_the_chosen_offering_needs(
 ) -> None:
     context, page, problems = _open(browser, (1280, 800))
     try:
-        _sign_in(page, live_server.url, mixed["hospital_it"].email, f"/apps/{mixed['listing'].slug}/")
+        sign_in(page, live_server.url, mixed["hospital_it"].email, f"/apps/{mixed['listing'].slug}/")
         form = page.locator("#request-trial form")
         plan = form.get_by_label("Offering and plan")
         assert form.get_by_label("Region").is_visible() and form.get_by_label("Site").is_visible()  # none chosen
@@ -262,7 +224,7 @@ def test_without_javascript_the_form_names_the_missing_site_and_the_trial_page_s
     context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=False)
     page = context.new_page()
     try:
-        _sign_in(page, live_server.url, mixed["hospital_it"].email, f"/apps/{mixed['listing'].slug}/")
+        sign_in(page, live_server.url, mixed["hospital_it"].email, f"/apps/{mixed['listing'].slug}/")
         form = page.locator("#request-trial form")
         form.get_by_label("Offering and plan").select_option(mixed["on_premise_plan"])
         form.get_by_label("Region").select_option("us-east")  # shown without JavaScript; not used
@@ -315,7 +277,7 @@ def test_the_vendor_must_say_why_it_declines(
     trial = _requested_trial(world)
     context, page, problems = _open(browser, viewport)
     try:
-        _sign_in(page, live_server.url, world["vendor"].email, "/organization/trials/")
+        sign_in(page, live_server.url, world["vendor"].email, "/organization/trials/")
         card = page.locator(".inbox-item", has_text="StrokeFinder for St. Mary's Hospital Group")
         card.locator("summary", has_text="Decline").click()
         card.get_by_role("button", name=re.compile(r"^Decline the trial")).click()
@@ -353,7 +315,7 @@ def test_a_failed_set_up_shows_why_and_hospital_it_retries_it(
     assert trial.status == Trial.Status.FAILED
     context, page, problems = _open(browser, viewport)
     try:
-        _sign_in(page, live_server.url, world["hospital_it"].email, f"/organization/trials/{trial.public_id}/")
+        sign_in(page, live_server.url, world["hospital_it"].email, f"/organization/trials/{trial.public_id}/")
         live = page.locator("#trial-live")
         assert "Setting it up failed" in live.inner_text()
         assert "Why it failed: Configure integrations" in live.inner_text()

@@ -1,12 +1,14 @@
 """Add up the JUnit reports of CI's pytest and schemathesis stages into one closing line.
 
-CI's tools read the last lines of a run to tell whether tests ran: schemathesis closes with a
-pytest-like "N warnings in Ns" line that counts no test, so .ci/run ends with this total
-("total: N passed, N failed, N skipped").
+CI's tools read a run's last pytest summary line ("==== N passed, N skipped in Ns ====") to tell
+whether tests ran. schemathesis closes with a line of that shape that counts no test ("3 warnings
+in 96s"; tests/api/run_schemathesis.sh rewrites it now), so .ci/run ends with the sum of every
+stage in pytest's own format, and a plain "total:" line before it.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,11 +34,23 @@ def totals(paths: list[Path]) -> tuple[int, int, int]:
     return passed, failed, skipped
 
 
+def pytest_line(passed: int, failed: int, skipped: int, seconds: float) -> str:
+    """The closing line as pytest prints it: failed first, zero counts left out, 80 wide."""
+    parts = [f"{n} {word}" for n, word in ((failed, "failed"), (passed, "passed"), (skipped, "skipped")) if n]
+    text = f" {', '.join(parts) or 'no tests ran'} in {seconds:.2f}s "
+    return text.center(80, "=")
+
+
 def main(argv: list[str]) -> int:
-    paths = sorted(p for d in argv for p in Path(d).rglob("*.xml"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="+", type=Path, help="folders holding JUnit XML reports")
+    parser.add_argument("--seconds", type=float, default=0.0, help="the whole run's wall time")
+    args = parser.parse_args(argv)
+    paths = sorted(p for d in args.directories for p in d.rglob("*.xml"))
     passed, failed, skipped = totals(paths)
     print(f"reports: {', '.join(str(p) for p in paths) or 'none'}")
     print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+    print(pytest_line(passed, failed, skipped, args.seconds))
     return 0
 
 

@@ -36,8 +36,22 @@ def event_emit(
         subject_id=str(getattr(subject, "public_id", None) or getattr(subject, "slug", None) or subject.pk),
         data=data or {},
     )
-    transaction.on_commit(_assign_sequences_quietly)
+    _sequence_after_commit()
     return event
+
+
+def _sequence_after_commit() -> None:
+    """Number the transaction's events after it commits: once per transaction, not per event
+    (each run locks the one counter row every writer shares)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        active = set(connection.savepoint_ids)
+        for entry in connection.run_on_commit:
+            # (savepoint ids, callback, robust): a callback registered where this event's
+            # savepoints are, or further out, is rolled back only together with this event.
+            if entry[1] is _assign_sequences_quietly and set(entry[0]) <= active:
+                return
+    transaction.on_commit(_assign_sequences_quietly)
 
 
 def _assign_sequences_quietly() -> None:

@@ -54,12 +54,26 @@ _PHASE_STATUS: dict[str, str] = {
     DeploymentStep.Phase.PROVISION: D.PROVISIONING,
     DeploymentStep.Phase.DEPROVISION: D.DEPROVISIONING,
 }
+_PHASE_OF_STATUS: dict[str, str] = {status: phase for phase, status in _PHASE_STATUS.items()}
+# What the step runner changes on a deployment between transitions.
+_PROGRESS_FIELDS = (
+    "external_id",
+    "tenant_url",
+    "progress_percent",
+    "current_step",
+    "estimated_ready_at",
+    "last_progress_at",
+)
 
 
 def _lock(deployment_id: int) -> Deployment:
     """The deployment's row, locked until the transaction ends. Only its own row: the listing is
     read along, not locked (and PostgreSQL refuses FOR UPDATE on the nullable side of a join)."""
-    return Deployment.objects.select_for_update(of=("self",)).select_related("listing").get(pk=deployment_id)
+    return (
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("listing", "provider", "vendor")  # read by every transition's audit and event
+        .get(pk=deployment_id)
+    )
 
 
 def _dispatch_advance(deployment: Deployment) -> None:
@@ -341,38 +355,41 @@ def _claim_next_step(deployment_id: int) -> tuple[Deployment, DeploymentStep] | 
         return _claim_locked(_lock(deployment_id))
 
 
-def _claim_locked(deployment: Deployment) -> tuple[Deployment, DeploymentStep] | None:
+def _claim_locked(
+    deployment: Deployment, steps: list[DeploymentStep] | None = None
+) -> tuple[Deployment, DeploymentStep] | None:
     """Mark the next step of a locked deployment running (or finish the phase when none is
-    left); None when there is nothing to run."""
+    left); None when there is nothing to run. `steps`: the phase's steps, when the caller has
+    just read them under the same lock."""
     if deployment.status == D.PENDING:
         _transition(deployment, D.PROVISIONING, actor=SYSTEM)
-    if deployment.status == D.PROVISIONING:
-        phase = DeploymentStep.Phase.PROVISION
-    elif deployment.status == D.DEPROVISIONING:
-        phase = DeploymentStep.Phase.DEPROVISION
-    else:
+    phase = _PHASE_OF_STATUS.get(deployment.status)
+    if phase is None:
         return None
-    step = deployment.steps.filter(phase=phase).exclude(status=DeploymentStep.Status.DONE).order_by("position").first()
+    if steps is None:
+        steps = _phase_steps(deployment, phase)
+    step = next((s for s in steps if s.status != DeploymentStep.Status.DONE), None)
     if step is None:
         _finish(deployment, phase)
         return None
+    now = timezone.now()
     step.status = DeploymentStep.Status.RUNNING
     step.attempts += 1
-    step.started_at = step.started_at or timezone.now()
+    step.started_at = step.started_at or now
     step.save(update_fields=["status", "attempts", "started_at"])
     deployment.current_step = step.name
-    deployment.last_progress_at = timezone.now()
-    deployment.save(update_fields=["current_step", "last_progress_at", "updated_at"])
+    deployment.last_progress_at = now
+    deployment.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
     return deployment, step
 
 
+def _phase_steps(deployment: Deployment, phase: str) -> list[DeploymentStep]:
+    return list(deployment.steps.filter(phase=phase).order_by("position"))
+
+
 def _finish(deployment: Deployment, phase: str) -> None:
-    if phase == DeploymentStep.Phase.PROVISION:
-        _transition(deployment, D.ACTIVE, actor=SYSTEM)
-    else:
-        _transition(deployment, D.DEPROVISIONED, actor=SYSTEM)
-    deployment.current_step = ""
-    deployment.save(update_fields=["current_step", "updated_at"])
+    deployment.current_step = ""  # saved with the transition
+    _transition(deployment, D.ACTIVE if phase == DeploymentStep.Phase.PROVISION else D.DEPROVISIONED, actor=SYSTEM)
 
 
 def deployment_advance(*, deployment_id: int) -> str:
@@ -427,11 +444,17 @@ def _complete_step(
 ) -> tuple[str, tuple[Deployment, DeploymentStep] | None]:
     """Record a step's result in the caller's transaction; then start the next step in the same
     transaction (`claim_next`), dispatch it as a task, or finish the phase. Returns the status and
-    the claimed next step, if any."""
+    the claimed next step, if any.
+
+    The deployment's row lock guards its steps too: every change to a step happens under it."""
     locked = _lock(deployment.pk)
-    current = DeploymentStep.objects.select_for_update().get(pk=step.pk)
     if locked.status != _PHASE_STATUS[step.phase]:
         return locked.status, None  # cancelled or retried meanwhile: the new plan has its own task
+    steps = _phase_steps(locked, step.phase)
+    current = next((s for s in steps if s.pk == step.pk), None)
+    if current is None:
+        return locked.status, None  # its plan was replaced meanwhile; the new one has its own task
+    now = timezone.now()
     if result.external_id and not locked.external_id:
         locked.external_id = result.external_id  # recorded before any follow-up call
     if result.tenant_url:
@@ -441,32 +464,30 @@ def _complete_step(
         current.message = result.message[:2000]
         current.save(update_fields=["message"])
         locked.current_step = step.name
-        locked.last_progress_at = timezone.now()
+        locked.last_progress_at = now
         locked.estimated_ready_at = None
         locked.save()
         if result.wait_in and locked.status != result.wait_in:
             _transition(locked, result.wait_in, actor=SYSTEM)
         return locked.status, None
     current.status = DeploymentStep.Status.DONE
-    current.finished_at = timezone.now()
+    current.finished_at = now
     current.message = result.message[:2000]
     current.save(update_fields=["status", "finished_at", "message"])
-    steps = list(locked.steps.filter(phase=step.phase))
-    done = sum(1 for s in steps if s.status == DeploymentStep.Status.DONE)
     remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
-    locked.progress_percent = int(100 * done / len(steps)) if steps else 100
+    locked.progress_percent = int(100 * (len(steps) - len(remaining)) / len(steps))
     provisioning = step.phase == DeploymentStep.Phase.PROVISION
     specs = backend.provision_steps(locked) if provisioning else backend.deprovision_steps(locked)
     expected = {spec.name: spec.seconds for spec in specs}
-    locked.estimated_ready_at = timezone.now() + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
+    locked.estimated_ready_at = now + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
     locked.current_step = remaining[0].name if remaining else ""
-    locked.last_progress_at = timezone.now()
-    locked.save()
+    locked.last_progress_at = now
     if not remaining:
-        _finish(locked, step.phase)
+        _finish(locked, step.phase)  # saves the progress with the transition
         return locked.status, None
     if claim_next:
-        return locked.status, _claim_locked(locked)
+        return locked.status, _claim_locked(locked, steps)  # saves the progress with the claim
+    locked.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
     _dispatch_advance(locked)
     return locked.status, None
 

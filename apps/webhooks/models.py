@@ -86,3 +86,14 @@ class WebhookFanoutCursor(models.Model):
 
     def __str__(self) -> str:
         return str(self.last_sequence)
+
+
+class WebhookFanoutRequest(models.Model):
+    """One row: when a `webhooks.fan_out` task was queued that has not started yet. Events
+    sequenced meanwhile queue no other (that task will see them), so a burst of commits costs one
+    fan-out task, not one each. A request older than FANOUT_REQUEST_STALE_SECONDS counts as lost."""
+
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"fan-out queued at {self.queued_at}" if self.queued_at else "no fan-out queued"

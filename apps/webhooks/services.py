@@ -23,7 +23,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.organizations.models import Organization
-from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookFanoutCursor
+from apps.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookFanoutCursor,
+    WebhookFanoutRequest,
+)
 from marketplace.audit import audit_record
 from marketplace.errors import Forbidden, ValidationFailed
 from marketplace.events import event_emit
@@ -45,6 +51,9 @@ RETRY_SCHEDULE_SECONDS = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT_SECONDS = 10.0
 LEASE_SECONDS = 60
 QUEUED_SECONDS = 120  # after this a queued delivery that no worker took is queued again
+FANOUT_REQUEST_STALE_SECONDS = 60  # a queued fan-out task not started by then counts as lost
+FANOUT_BATCH_SIZE = 500
+FANOUT_MAX_BATCHES = 20  # per task; beat's fan-out every 10 s takes any rest
 MAX_ENDPOINTS = 20
 OBJECTS = ("listing", "trial", "quote", "order", "subscription", "deployment", "license", "review", "webhook")
 EVENT_TYPE = re.compile(rf"^({'|'.join(OBJECTS)})\.([a-z_]+|\*)$")
@@ -286,15 +295,53 @@ def _dispatch(delivery_id: int) -> None:
         logger.warning("could not queue webhook delivery %s; the sweep will", delivery_id, exc_info=True)
 
 
-def webhooks_fan_out(*, batch_size: int = 500) -> int:
+def webhooks_request_fan_out() -> bool:
+    """After events were sequenced: queue a fan-out task, unless one is queued and has not
+    started yet (it will see these events too). True when this call queued one."""
+    from apps.webhooks.tasks import fan_out
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=FANOUT_REQUEST_STALE_SECONDS)
+    requests = WebhookFanoutRequest.objects.filter(pk=1)
+    if not requests.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale)).update(queued_at=now):
+        _, created = WebhookFanoutRequest.objects.get_or_create(pk=1, defaults={"queued_at": now})
+        if not created:
+            return False  # one is queued
+    try:
+        fan_out.apply_async(queue="webhooks")
+    except Exception:  # the broker is down: beat's fan-out runs it later
+        requests.filter(queued_at=now).update(queued_at=None)
+        logger.warning("could not queue webhooks.fan_out; beat will run it", exc_info=True)
+        return False
+    return True
+
+
+def webhooks_fan_out_started() -> None:
+    """A fan-out task starts: events sequenced from now on need another one."""
+    WebhookFanoutRequest.objects.filter(pk=1).update(queued_at=None)
+
+
+def webhooks_fan_out(*, batch_size: int = FANOUT_BATCH_SIZE, max_batches: int = FANOUT_MAX_BATCHES) -> int:
     """Turn sequenced events into deliveries for the active endpoints of the organizations that
-    may see them. Resumes from a cursor; safe to run concurrently and again."""
+    may see them, batch after batch until none is left (or `max_batches`). Resumes from a cursor;
+    safe to run concurrently and again. Returns the deliveries made."""
+    created = 0
+    for _ in range(max_batches):
+        events, made = _fan_out_batch(batch_size)
+        created += made
+        if events < batch_size:
+            break
+    return created
+
+
+def _fan_out_batch(batch_size: int) -> tuple[int, int]:
+    """One batch of events after the cursor: (events read, deliveries made)."""
     created = 0
     with transaction.atomic():
         cursor, _ = WebhookFanoutCursor.objects.select_for_update().get_or_create(pk=1)
         events = list(Event.objects.filter(sequence__gt=cursor.last_sequence).order_by("sequence")[:batch_size])
         if not events:
-            return 0
+            return 0, 0
         org_ids = {e.organization_id for e in events} | {e.counterparty_id for e in events}
         endpoints: dict[int, list[WebhookEndpoint]] = {}
         for endpoint in WebhookEndpoint.objects.filter(organization_id__in=org_ids - {None}, is_active=True):
@@ -309,7 +356,7 @@ def webhooks_fan_out(*, batch_size: int = 500) -> int:
                         created += 1
         cursor.last_sequence = events[-1].sequence
         cursor.save(update_fields=["last_sequence"])
-    return created
+    return len(events), created
 
 
 # --- delivery ----------------------------------------------------------------------------------

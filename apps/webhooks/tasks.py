@@ -12,6 +12,7 @@ def deliver(*, delivery_id: int) -> str:
 
 @shared_task(name="webhooks.fan_out", acks_late=True, soft_time_limit=50, time_limit=60)
 def fan_out() -> int:
+    services.webhooks_fan_out_started()  # before reading: events sequenced from now on queue another
     return services.webhooks_fan_out()
 
 

@@ -63,6 +63,32 @@ def test_events_of_later_transactions_get_higher_sequences(
     assert EventSequence.objects.get(pk=1).last_value == sequences[-1]
 
 
+def test_a_transaction_with_many_events_numbers_them_in_one_run_after_commit(
+    st_mary: Party, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        events = [emit(st_mary) for _ in range(3)]
+    sequencing = [c for c in callbacks if getattr(c, "__name__", "") == "_assign_sequences_quietly"]
+    assert len(sequencing) == 1  # one lock of the shared counter, not one per event
+    sequences = [Event.objects.get(pk=e.pk).sequence for e in events]
+    assert None not in sequences and sequences == sorted(sequences)
+
+
+def test_an_event_after_a_rolled_back_savepoint_is_still_numbered_after_commit(
+    st_mary: Party, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        try:
+            with transaction.atomic():  # the first event's callback belongs to this savepoint
+                emit(st_mary)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        kept = emit(st_mary)  # must register a callback of its own
+    assert Event.objects.get(pk=kept.pk).sequence is not None
+    assert Event.objects.count() == 1
+
+
 def test_the_reconciler_numbers_events_left_without_a_sequence(
     st_mary: Party, django_capture_on_commit_callbacks: Any
 ) -> None:

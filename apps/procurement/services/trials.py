@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.catalog.models import Listing, Offering, Plan
@@ -80,12 +81,17 @@ def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = ""
 
 
 def _lock(trial: Trial) -> Trial:
-    """The trial's row, locked until the transaction ends. Only its own row (`of`): PostgreSQL
-    refuses FOR UPDATE on the nullable side of an outer join (site, deployment)."""
+    """The trial's row, locked until the transaction ends."""
+    return _locked(pk=trial.pk).get()
+
+
+def _locked(**filters: Any) -> QuerySet[Trial]:
+    """Trials, locked as they are read. Only their own rows (`of`): PostgreSQL refuses FOR UPDATE
+    on the nullable side of an outer join (site, deployment)."""
     return (
         Trial.objects.select_for_update(of=("self",))
         .select_related("listing", "offering", "plan", "provider", "vendor", "site", "deployment")
-        .get(pk=trial.pk)
+        .filter(**filters)
     )
 
 
@@ -298,11 +304,8 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: P
     """While a deployment exists, provisioning, active and failed of its trial follow it; an
     open trial whose deployment is removed (a provider admin or an operator deprovisions it)
     is cancelled. Called inside the deployment's transaction."""
-    trial = Trial.objects.filter(deployment=deployment).first()
-    if trial is None:
-        return
-    trial = _lock(trial)
-    if trial.status not in Trial.OPEN:
+    trial = _locked(deployment=deployment).first()
+    if trial is None or trial.status not in Trial.OPEN:
         return
     D = Deployment.Status
     if new_status == D.DEPROVISIONING:

@@ -25,6 +25,15 @@ def notify_members(organization: Organization, *, subject: str, body: str) -> No
         email_queue(to=email, subject=subject, body=body)
 
 
+def refuse_own_listing(*, provider: Organization, listing: Listing, doing: str) -> None:
+    """An organization that is vendor and provider does not trial, quote or buy its own app: the
+    two parties of a trial, quote or order must differ (the store offers it no such button)."""
+    if listing.vendor_id == provider.pk:
+        raise ValidationFailed.for_field(
+            "listing", f"Your organization is this app's vendor; it cannot {doing} its own app.", code="own_listing"
+        )
+
+
 def store_link(path: str) -> str:
     return f"{settings.MARKETPLACE_BASE_URL}/organization/{path.lstrip('/')}"
 

@@ -23,6 +23,7 @@ from apps.procurement.models import Entitlement, Order, Quote, QuoteRequest, Sub
 from apps.procurement.services.common import (
     add_months,
     notify_members,
+    refuse_own_listing,
     require_party,
     require_provider_member,
     store_link,
@@ -365,6 +366,7 @@ def order_place(
     order_place_check(provider=provider, actor=actor)
     if listing.status != Listing.Status.PUBLISHED:
         raise ValidationFailed.for_field("listing", "This app is not available in the store.")
+    refuse_own_listing(provider=provider, listing=listing, doing="buy")
     if offering.listing_id != listing.pk or not offering.is_active:
         raise ValidationFailed.for_field("offering", "No such offering for this app.")
     if plan.offering_id != offering.pk or not plan.is_active:

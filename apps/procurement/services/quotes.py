@@ -21,6 +21,7 @@ from apps.organizations.models import Organization, Site
 from apps.procurement.models import Order, Quote, QuoteLineItem, QuoteRequest, Trial
 from apps.procurement.services.common import (
     notify_members,
+    refuse_own_listing,
     require_party,
     require_provider_member,
     store_link,
@@ -139,6 +140,7 @@ def quote_request_create(
     guard_patient_data({"notes": notes})
     if listing.status != Listing.Status.PUBLISHED:
         raise ValidationFailed.for_field("listing", "This app is not available in the store.")
+    refuse_own_listing(provider=provider, listing=listing, doing="request a quote for")
     if offering.listing_id != listing.pk or not offering.is_active:
         raise ValidationFailed.for_field("offering", "No such offering for this app.")
     if plan is not None and (plan.offering_id != offering.pk or not plan.is_active):

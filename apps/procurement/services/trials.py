@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.catalog.models import Listing, Offering, Plan
 from apps.organizations.models import Organization, Site
 from apps.procurement.models import Trial
-from apps.procurement.services.common import notify_members
+from apps.procurement.services.common import notify_members, refuse_own_listing
 from apps.procurement.services.licenses import license_issue_for_trial, licenses_revoke_where
 from apps.provisioning.models import Deployment
 from apps.provisioning.services import deployment_create, deployment_deprovision
@@ -155,6 +155,7 @@ def trial_request(
     guard_patient_data({"notes": notes})
     if listing.status != Listing.Status.PUBLISHED:
         raise ValidationFailed.for_field("listing", "This app is not available in the store.")
+    refuse_own_listing(provider=provider, listing=listing, doing="request a trial of")
     if offering.listing_id != listing.pk or not offering.is_active:
         raise ValidationFailed.for_field("offering", "No such offering for this app.")
     if plan.offering_id != offering.pk or not plan.is_active:

@@ -21,17 +21,23 @@ def outbox_enqueue(*, task_name: str, kwargs: dict[str, Any], queue: str = "") -
     If the broker is down at commit time the request still succeeds: the row stays pending and
     `outbox_reconcile` sends it later."""
     message = OutboxMessage.objects.create(task_name=task_name, kwargs=kwargs, queue=queue)
-    transaction.on_commit(lambda: outbox_send(message_id=message.pk))
+    # Right after the commit only this process knows the row (the reconciler waits a grace
+    # period), so it is published as it was written, without reading it back.
+    transaction.on_commit(lambda: _publish(message))
     return message
 
 
 def outbox_send(*, message_id: int) -> bool:
     """Publish one pending message; True when the broker accepted it."""
-    from config.celery_app import app
-
     message = OutboxMessage.objects.filter(pk=message_id, dispatched_at__isnull=True).first()
     if message is None:
         return True
+    return _publish(message)
+
+
+def _publish(message: OutboxMessage) -> bool:
+    from config.celery_app import app
+
     options: dict[str, Any] = {}
     if message.queue:
         options["queue"] = message.queue

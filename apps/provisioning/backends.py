@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection
+from django.utils import timezone
 
 from apps.provisioning.models import Deployment, SandboxCall
 
@@ -64,6 +64,23 @@ class ProvisionerBackend(Protocol):
     def resume(self, deployment: Deployment, *, idempotency_key: str) -> None: ...
 
 
+def _sandbox_count_call(deployment: Deployment, step: str, idempotency_key: str) -> int:
+    """Record one call of a sandbox step; returns how many calls with its key came before.
+
+    One atomic statement on both databases (PostgreSQL, SQLite >= 3.35): concurrent duplicates
+    queue on the row and each sees the other counted."""
+    table = connection.ops.quote_name(SandboxCall._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (created_at, idempotency_key, operation, deployment_id, attempts) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, 1) ON CONFLICT (idempotency_key) "
+            f"DO UPDATE SET attempts = {table}.attempts + 1 RETURNING attempts",
+            [connection.ops.adapt_datetimefield_value(timezone.now()), idempotency_key, step, deployment.pk],
+        )
+        (attempts,) = cursor.fetchone()
+    return int(attempts) - 1
+
+
 class SandboxBackend:
     """Simulates provisioning with real waits, records each effective call once per key, and
     injects failures for tests and demos (settings.MARKETPLACE_SANDBOX)."""
@@ -97,23 +114,12 @@ class SandboxBackend:
 
     def run_step(self, deployment: Deployment, step: str, *, idempotency_key: str) -> StepResult:
         config = self._config()
-        try:
-            with transaction.atomic():
-                call, created = SandboxCall.objects.select_for_update().get_or_create(
-                    idempotency_key=idempotency_key, defaults={"operation": step, "deployment": deployment}
-                )
-                # Count this call under the row lock: a concurrent duplicate sees it counted.
-                seen = call.attempts
-                SandboxCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
-        except IntegrityError:  # a concurrent duplicate made it first
-            with transaction.atomic():
-                call = SandboxCall.objects.select_for_update().get(idempotency_key=idempotency_key)
-                created, seen = False, call.attempts
-                SandboxCall.objects.filter(pk=call.pk).update(attempts=F("attempts") + 1)
+        seen = _sandbox_count_call(deployment, step, idempotency_key)
+        created = seen == 0
         if not created and seen >= int(config["transient_failures"]) + 1:
             return self._result(deployment, step)  # already done: no second effect
         if config["fail_step"] == step:
-            SandboxCall.objects.filter(pk=call.pk).delete()
+            SandboxCall.objects.filter(idempotency_key=idempotency_key).delete()
             raise PermanentProvisioningError(f"The sandbox refuses step '{step}' (failure injected).")
         if seen < int(config["transient_failures"]):
             raise TransientProvisioningError(f"The sandbox is busy at step '{step}' (transient failure injected).")

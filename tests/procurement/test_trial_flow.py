@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from apps.catalog.models import Plan
 from apps.procurement.models import Trial
@@ -47,7 +48,14 @@ def test_an_auto_approved_cloud_trial_becomes_active_through_the_worker(
     assert deployment.status == Deployment.Status.ACTIVE
     assert deployment.progress_percent == 100
     assert [step.status for step in deployment.steps.all()] == ["done"] * 4
-    assert SandboxCall.objects.filter(deployment=deployment).count() == 4
+    calls = SandboxCall.objects.filter(deployment=deployment)
+    assert [(c.operation, c.attempts) for c in calls] == [
+        ("validate", 1),
+        ("allocate_tenant", 1),
+        ("configure", 1),
+        ("health_check", 1),
+    ]
+    assert all(abs((timezone.now() - c.created_at).total_seconds()) < 60 for c in calls)  # read back as UTC
     types = list(Event.objects.filter(subject_id=str(trial.public_id)).values_list("type", flat=True))
     assert types == ["trial.requested", "trial.approved", "trial.provisioning", "trial.active"]
     body = st_mary.api("member").get(f"/api/v1/deployments/{deployment.public_id}/").json()

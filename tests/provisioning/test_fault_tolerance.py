@@ -213,7 +213,7 @@ def test_the_same_message_delivered_twice_has_one_effect_per_key(
     worker = start_worker(concurrency=2).wait_ready()  # both copies run at the same time
     trial = _trial(st_mary, radiant)
     with monkeypatch.context() as patch:  # keep the approval's own message back...
-        patch.setattr("marketplace.outbox.outbox_send", lambda *, message_id: False)
+        patch.setattr("marketplace.outbox._publish", lambda message: False)
         trial = approve(trial)
     deployment = _deployment(trial)
     assert _status(deployment) == Deployment.Status.PENDING

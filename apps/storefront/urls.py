@@ -58,6 +58,7 @@ urlpatterns = [
         onprem.enrollment_token_new,
         name="enrollment-token-create",
     ),
+    path("organization/site-agents/<uuid:public_id>/revoke/", onprem.site_agent_revoke, name="site-agent-revoke"),
     path("organization/api-clients/", organization.organization_api_clients_page, name="organization-api-clients"),
     path("organization/api-clients/new/", organization.api_client_new, name="api-client-create"),
     path(

@@ -27,6 +27,7 @@ from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Of
 from apps.organizations import services as organization_services
 from apps.organizations.models import ApiClient, Invitation, Membership, Organization, Site
 from apps.procurement.models import Entitlement, License, Order, Quote, QuoteRequest, Subscription, Trial
+from apps.provisioning.agents import agent_enroll
 from apps.provisioning.models import Deployment, EnrollmentToken, SiteAgent
 from apps.provisioning.onprem import enrollment_token_create
 from apps.webhooks import services as webhook_services
@@ -127,6 +128,8 @@ class World:
             admin = principal_of(organization, Role.ADMIN)
             site = SiteFactory(organization=organization, name=f"{organization.name} campus")
             token, _raw = enrollment_token_create(site=site, created_by="test")
+            _used, agent_token = enrollment_token_create(site=site, created_by="test")
+            agent, _credential = agent_enroll(token=agent_token, name=f"{organization.slug} agent")
             invitation, _ = organization_services.invitation_create(
                 organization=organization, email=f"new@{organization.slug}.example", role="member", actor=admin
             )
@@ -141,6 +144,7 @@ class World:
                 "invitations": invitation.public_id,
                 "sites": site.public_id,
                 "enrollment-tokens": token.public_id,
+                "agents": agent.public_id,
                 "api-clients": party.clients["admin"][0].public_id,
                 "endpoints": endpoint.public_id,
                 "deliveries": delivery.public_id,

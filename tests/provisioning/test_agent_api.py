@@ -289,6 +289,64 @@ def test_a_revoked_agent_or_an_archived_site_is_401(
     assert_error(_call(agent_api(other_credential), method, path, body, bundle_of(trial)), 401)
 
 
+def agent_url(agent: SiteAgent, verb: str = "") -> str:
+    return f"{agents_url(agent.site)}{agent.public_id}/" + (f"{verb}/" if verb else "")
+
+
+def test_an_admin_revokes_one_agent_and_its_credential_stops_working(
+    st_mary: Party, trial: Trial, enroll: Callable[..., tuple[SiteAgent, str]]
+) -> None:
+    agent, credential = enroll(trial.site)
+    _other, other_credential = enroll(trial.site, "second")
+    assert agent_api(credential).post(HEARTBEAT, {}, format="json").status_code == 200
+
+    for who in ("admin", "client:admin"):
+        response = st_mary.api(who).post(agent_url(agent, "revoke"))
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["id"] == str(agent.public_id) and body["revoked_at"] is not None  # again: unchanged
+    assert_error(agent_api(credential).post(HEARTBEAT, {}, format="json"), 401, code="not_authenticated")
+    assert agent_api(other_credential).post(HEARTBEAT, {}, format="json").status_code == 200  # only that one
+    (entry,) = AuditEntry.objects.filter(action="provisioning.agent.revoked")  # audited once
+    assert entry.organization == st_mary.organization and entry.object_id == str(agent.public_id)
+    detail = st_mary.api("member").get(agent_url(agent)).json()
+    assert detail["revoked_at"] == body["revoked_at"] and detail["name"] == "pacs-gw-01"
+    listed = {a["id"]: a["revoked_at"] for a in st_mary.api("member").get(agents_url(trial.site)).json()}
+    assert listed[str(agent.public_id)] is not None and listed[str(_other.public_id)] is None
+
+
+@pytest.mark.parametrize("who", ["member", "client:member", "client:read_only"])
+def test_only_admins_revoke_agents(
+    st_mary: Party, site: Site, enroll: Callable[..., tuple[SiteAgent, str]], who: str
+) -> None:
+    agent, credential = enroll(site)
+    assert_error(st_mary.api(who).post(agent_url(agent, "revoke")), 403)
+    assert SiteAgent.objects.get(pk=agent.pk).revoked_at is None
+    assert agent_api(credential).post(HEARTBEAT, {}, format="json").status_code == 200
+
+
+def test_operators_read_agents_but_do_not_revoke_them(
+    operator_api: APIClient, site: Site, enroll: Callable[..., tuple[SiteAgent, str]]
+) -> None:
+    agent, _credential = enroll(site)
+    assert operator_api.get(agent_url(agent)).status_code == 200
+    assert_error(operator_api.post(agent_url(agent, "revoke")), 403)
+    assert SiteAgent.objects.get(pk=agent.pk).revoked_at is None
+
+
+def test_another_organizations_agent_is_404(
+    northside: Party, site: Site, enroll: Callable[..., tuple[SiteAgent, str]]
+) -> None:
+    agent, _credential = enroll(site)
+    for who in ("admin", "client:admin"):
+        assert_error(northside.api(who).get(agent_url(agent)), 404)
+        assert_error(northside.api(who).post(agent_url(agent, "revoke")), 404)
+        # Its own organization in the path does not reach another's site either.
+        foreign = f"/api/v1/organizations/northside/sites/{site.public_id}/agents/{agent.public_id}/revoke/"
+        assert_error(northside.api(who).post(foreign), 404)
+    assert SiteAgent.objects.get(pk=agent.pk).revoked_at is None
+
+
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_CALLS)
 def test_a_signed_in_member_is_not_an_agent(st_mary: Party, trial: Trial, method: str, path: str, body: Any) -> None:
     """Sessions and OAuth tokens do not reach the agent API, not even the provider admin's."""

@@ -22,7 +22,7 @@ from apps.analytics.models import ListingViewDay
 from apps.catalog.models import Listing, Offering
 from apps.organizations.models import Site
 from apps.procurement.models import Trial
-from apps.provisioning.agents import agent_enroll
+from apps.provisioning.agents import AgentNotAuthenticated, agent_authenticate, agent_enroll
 from apps.provisioning.models import Bundle, Deployment, EnrollmentToken, SiteAgent
 from apps.provisioning.onprem import enrollment_token_create, token_hash
 from marketplace.models import AuditEntry
@@ -62,6 +62,10 @@ def site(st_mary: Party) -> Site:
 def trial(st_mary: Party, radiant: Party, site: Site) -> Trial:
     """An approved on-premise trial whose bundle is built: its deployment waits for the agent."""
     return onprem_trial(st_mary.organization, radiant.organization, site)
+
+
+def agent_revoke_url(agent: SiteAgent) -> str:
+    return reverse("storefront:site-agent-revoke", kwargs={"public_id": agent.public_id})
 
 
 def token_url(site: Site) -> str:
@@ -145,6 +149,37 @@ class TestEnrollmentTokens:
         Site.objects.filter(pk=site.pk).update(archived_at="2026-01-01T00:00:00Z")
         assert signed_in(st_mary.admin).post(token_url(site)).status_code == 404
         assert not EnrollmentToken.objects.exists()
+
+    def test_admin_revokes_an_agent_from_the_sites_page(self, st_mary: Party, site: Site) -> None:
+        _token, raw = enrollment_token_create(site=site, created_by="test admin")
+        agent, credential = agent_enroll(token=raw, name="pacs-gw-01", hostname="pacs-gw-01.intra")
+        client = signed_in(st_mary.admin)
+        revoke = agent_revoke_url(agent)
+        assert f'action="{revoke}"' in client.get(SITES).content.decode()
+        response = client.post(revoke, **HTMX)
+        html = response.content.decode()
+        assert response.status_code == 200 and html.startswith('<div id="sites-panel"')
+        assert "pacs-gw-01 at St. Mary" in html and "is revoked" in html
+        agents = html.split('class="site-agents-table"', 1)[1].split("</table>", 1)[0]
+        assert "Revoked" in agents and f'action="{revoke}"' not in agents
+        agent.refresh_from_db()
+        assert agent.revoked_at is not None
+        with pytest.raises(AgentNotAuthenticated):
+            agent_authenticate(f"Agent {credential}")
+        # Without htmx: back to the sites page with the notice.
+        assert client.post(revoke).status_code == 302
+
+    def test_members_and_other_organizations_cannot_revoke(
+        self, st_mary: Party, northside: Party, site: Site
+    ) -> None:
+        _token, raw = enrollment_token_create(site=site, created_by="test admin")
+        agent, _credential = agent_enroll(token=raw, name="pacs-gw-01")
+        assert 'class="site-agents-table"' in signed_in(st_mary.member).get(SITES).content.decode()
+        assert agent_revoke_url(agent) not in signed_in(st_mary.member).get(SITES).content.decode()
+        assert signed_in(st_mary.member).post(agent_revoke_url(agent)).status_code == 403
+        assert signed_in(northside.admin).post(agent_revoke_url(agent)).status_code == 404
+        agent.refresh_from_db()
+        assert agent.revoked_at is None
 
     def test_a_vendor_has_no_site_agents(self, radiant: Party) -> None:
         html = signed_in(radiant.admin).get(SITES).content.decode()

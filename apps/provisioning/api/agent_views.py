@@ -21,7 +21,7 @@ from apps.provisioning.api import serializers as s
 from apps.provisioning.api.views import bundle_response
 from apps.provisioning.hooks import require
 from apps.provisioning.models import EnrollmentToken, SiteAgent
-from apps.provisioning.onprem import enrollment_token_create
+from apps.provisioning.onprem import agent_revoke, enrollment_token_issue
 from marketplace.errors import Forbidden, NotFound
 from marketplace.idempotency import idempotent_create
 from marketplace.permissions import IsAuthenticatedPrincipal
@@ -182,20 +182,7 @@ class EnrollmentTokenListView(APIView):
     def post(self, request: Request, slug: str, site_id: str) -> Response:
         """A new one-time enrollment token for an agent at this site (shown once, valid 30 days)."""
         principal, site = _site_of(request, slug, site_id)
-        if principal.is_operator or not principal.has_role(Role.ADMIN):
-            raise Forbidden("Organization admins create enrollment tokens.")
-        if site.archived_at is not None:
-            raise Forbidden("This site is archived.", code="site_archived")
-        token, raw = enrollment_token_create(site=site, created_by=principal.label)
-        from marketplace.audit import audit_record
-
-        audit_record(
-            actor=principal,
-            action="provisioning.enrollment_token.created",
-            target=token,
-            organization=site.organization,
-            new={"site": site.name, "hint": token.hint},
-        )
+        token, raw = enrollment_token_issue(site=site, actor=principal)
         body = {**s.EnrollmentTokenSerializer(token).data, "token": raw}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -210,3 +197,30 @@ class SiteAgentListView(APIView):
         return Response(
             s.SiteAgentSerializer(SiteAgent.objects.filter(site=site).select_related("site"), many=True).data
         )
+
+
+def _agent_of(request: Request, slug: str, site_id: str, agent_id: str) -> tuple[Any, SiteAgent]:
+    principal, site = _site_of(request, slug, site_id)
+    agent = get_object_or_404(SiteAgent.objects.select_related("site"), public_id=agent_id, site=site)
+    return principal, agent
+
+
+class SiteAgentDetailView(APIView):
+    permission_classes = (IsAuthenticatedPrincipal,)
+
+    @extend_schema(responses=s.SiteAgentSerializer)
+    def get(self, request: Request, slug: str, site_id: str, agent_id: str) -> Response:
+        """One agent of a site: what it reported of itself, when it was last seen, whether revoked."""
+        _principal, agent = _agent_of(request, slug, site_id, agent_id)
+        return Response(s.SiteAgentSerializer(agent).data)
+
+
+class SiteAgentRevokeView(APIView):
+    permission_classes = (IsAuthenticatedPrincipal,)
+
+    @extend_schema(request=None, responses=s.SiteAgentSerializer)
+    def post(self, request: Request, slug: str, site_id: str, agent_id: str) -> Response:
+        """Revoke the agent (organization admins): its credential answers 401 from now on; what it
+        installed keeps running. Revoking a revoked agent answers it unchanged."""
+        principal, agent = _agent_of(request, slug, site_id, agent_id)
+        return Response(s.SiteAgentSerializer(agent_revoke(agent=agent, actor=principal)).data)

@@ -24,4 +24,14 @@ urlpatterns = [
         agent_views.SiteAgentListView.as_view(),
         name="site-agents",
     ),
+    path(
+        "organizations/<slug:slug>/sites/<uuid:site_id>/agents/<uuid:agent_id>/",
+        agent_views.SiteAgentDetailView.as_view(),
+        name="site-agent-detail",
+    ),
+    path(
+        "organizations/<slug:slug>/sites/<uuid:site_id>/agents/<uuid:agent_id>/revoke/",
+        agent_views.SiteAgentRevokeView.as_view(),
+        name="site-agent-revoke",
+    ),
 ]

@@ -32,11 +32,11 @@ from apps.organizations.selectors import organization_sites
 from apps.provisioning.agents import receipt_accept
 from apps.provisioning.backends import backend_names
 from apps.provisioning.models import AgentReport, Deployment, EnrollmentToken, SiteAgent
-from apps.provisioning.onprem import BUNDLE_STATUSES, bundle_for_provider, enrollment_token_issue
+from apps.provisioning.onprem import BUNDLE_STATUSES, agent_revoke, bundle_for_provider, enrollment_token_issue
 from apps.provisioning.selectors import deployments_visible_to
 from apps.storefront.forms import FulfillmentSettingsForm, ReceiptForm, add_service_error, error_summary
 from apps.storefront.views import buying
-from apps.storefront.views.organization import _sites_response, acting_organization, admin_only, forbidden
+from apps.storefront.views.organization import _done, _sites_response, acting_organization, admin_only, forbidden
 from marketplace.errors import ApplicationError, Forbidden, NotFound
 from marketplace.principal import Principal, Role
 from marketplace.tenancy import party_side
@@ -111,6 +111,25 @@ def enrollment_token_new(request: HttpRequest, principal: Principal, organizatio
     )
     add_never_cache_headers(response)
     return response
+
+
+@require_POST
+@acting_organization
+@admin_only
+def site_agent_revoke(request: HttpRequest, principal: Principal, organization: Organization, public_id: UUID):
+    agent = get_object_or_404(SiteAgent.objects.select_related("site"), organization=organization, public_id=public_id)
+    try:
+        agent = agent_revoke(agent=agent, actor=principal)
+    except ApplicationError as exc:
+        return _sites_response(request, principal, organization, status=exc.status_code, error=exc.message)
+    return _done(
+        request,
+        principal,
+        organization,
+        "storefront:organization-sites",
+        f"{agent.name} at {agent.site.name} is revoked: its credential no longer works.",
+        _sites_response,
+    )
 
 
 # --- deployments: the target, the bundle, receipts and agent reports ---------------------------

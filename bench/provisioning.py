@@ -382,7 +382,7 @@ def main() -> None:
 
         from config.celery_app import app
 
-        hops = 4  # a sandbox cloud deployment runs four steps, one task each
+        hops = 4  # a sandbox cloud deployment runs four steps (in one task while under the inline budget)
         loads = [os.getloadavg()[0]]
         noop = [measure_noop(app, redis, args.noop_tasks, 1, args.timeout)]
         print(f"  no-op task: {args.noop_tasks} in {noop[0][0]:.2f} s = {noop[0][1]:.0f}/s", flush=True)

@@ -5,6 +5,7 @@ from celery import shared_task
 from marketplace.events import events_assign_sequence as _events_assign_sequence
 from marketplace.idempotency import idempotency_purge as _idempotency_purge
 from marketplace.outbox import outbox_reconcile as _outbox_reconcile
+from marketplace.retention import sent_messages_purge as _sent_messages_purge
 
 
 @shared_task(name="marketplace.outbox_reconcile", acks_late=True, soft_time_limit=50, time_limit=60)
@@ -31,6 +32,11 @@ def clear_expired_credentials() -> str:
 @shared_task(name="marketplace.idempotency_purge", acks_late=True, soft_time_limit=240, time_limit=300)
 def idempotency_purge() -> int:
     return _idempotency_purge()
+
+
+@shared_task(name="marketplace.sent_messages_purge", acks_late=True, soft_time_limit=540, time_limit=600)
+def sent_messages_purge() -> dict[str, int]:
+    return _sent_messages_purge()
 
 
 

@@ -42,6 +42,7 @@ from marketplace.outbound import (
     outbound_request,
 )
 from marketplace.principal import Principal, Role
+from marketplace.retention import purge_in_batches, retention_cutoff
 from marketplace.signing import generate_webhook_secret, standard_webhook_headers
 
 logger = logging.getLogger(__name__)
@@ -357,6 +358,17 @@ def _fan_out_batch(batch_size: int) -> tuple[int, int]:
         cursor.last_sequence = events[-1].sequence
         cursor.save(update_fields=["last_sequence"])
     return len(events), created
+
+
+def webhooks_deliveries_purge() -> int:
+    """Beat, daily: finished deliveries (succeeded, or failed after their last retry) created
+    longer ago than MARKETPLACE_RETENTION_WEBHOOK_DELIVERY_DAYS, with their attempts. Pending
+    ones stay, however old. Returns the deliveries removed."""
+    before = retention_cutoff(settings.MARKETPLACE_RETENTION_WEBHOOK_DELIVERY_DAYS)
+    if before is None:
+        return 0
+    finished = WebhookDelivery.objects.filter(created_at__lt=before).exclude(status=WebhookDelivery.Status.PENDING)
+    return purge_in_batches(finished)
 
 
 # --- delivery ----------------------------------------------------------------------------------

@@ -19,3 +19,8 @@ def fan_out() -> int:
 @shared_task(name="webhooks.sweep", acks_late=True, soft_time_limit=50, time_limit=60)
 def sweep() -> int:
     return services.webhooks_sweep()
+
+
+@shared_task(name="webhooks.deliveries_purge", acks_late=True, soft_time_limit=540, time_limit=600)
+def deliveries_purge() -> int:
+    return services.webhooks_deliveries_purge()

@@ -271,6 +271,12 @@ CELERY_BEAT_SCHEDULE = {
     "events-assign-sequence": {"task": "marketplace.events_assign_sequence", "schedule": 15.0},
     "idempotency-purge": {"task": "marketplace.idempotency_purge", "schedule": 3600.0},
     "clear-expired-credentials": {"task": "marketplace.clear_expired_credentials", "schedule": 86400.0},
+    "sent-messages-purge": {"task": "marketplace.sent_messages_purge", "schedule": 86400.0},
+    "webhook-deliveries-purge": {
+        "task": "webhooks.deliveries_purge",
+        "schedule": 86400.0,
+        "options": {"queue": "webhooks"},
+    },
     "provisioning-reconcile": {"task": "provisioning.reconcile", "schedule": 60.0},
     "trials-sweep": {"task": "procurement.trials_sweep", "schedule": 300.0},
     "quotes-sweep": {"task": "procurement.quotes_sweep", "schedule": 300.0},
@@ -280,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Outbox rows older than this without a confirmed dispatch are sent again by the reconciler.
 MARKETPLACE_OUTBOX_RESEND_AFTER_SECONDS = 30
+# Days the records of finished work are kept (0: forever); beat removes older ones daily
+# (marketplace/retention.py). Events and the audit log are always kept.
+MARKETPLACE_RETENTION_OUTBOX_DAYS = int(os.environ.get("MARKETPLACE_RETENTION_OUTBOX_DAYS", "7"))
+MARKETPLACE_RETENTION_EMAIL_DAYS = int(os.environ.get("MARKETPLACE_RETENTION_EMAIL_DAYS", "30"))
+MARKETPLACE_RETENTION_WEBHOOK_DELIVERY_DAYS = int(os.environ.get("MARKETPLACE_RETENTION_WEBHOOK_DELIVERY_DAYS", "30"))
 
 # --- Provisioning and trials ----------------------------------------------------------------
 # The sandbox backend's simulated step duration and failure injection (tests, demos).

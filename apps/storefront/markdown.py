@@ -3,9 +3,13 @@
 Python-Markdown passes raw HTML through, so its output is never trusted: nh3 (ammonia) keeps
 only a small allowlist of tags and attributes, only http(s) and mailto links, drops <script>
 and <style> together with their content, and gives every link rel="noopener noreferrer
-nofollow". Headings start at <h3> so a description cannot break the page's outline."""
+nofollow". Headings are renumbered to sit under the page's <h2> section: the first is an <h3>,
+and none is more than one level deeper than the one before (a description starting with
+"## Features", or jumping from "#" to "####", would otherwise skip levels of the page's outline)."""
 
 from __future__ import annotations
+
+import re
 
 import markdown as python_markdown
 import nh3
@@ -45,8 +49,9 @@ EXTENSIONS = ["sane_lists", "fenced_code", "toc"]
 EXTENSION_CONFIGS = {"toc": {"baselevel": 3, "marker": ""}}
 
 
-def render_markdown(text: str) -> SafeString:
-    """Markdown in, sanitized HTML out (safe to put in a template as is)."""
+def render_markdown(text: str, *, under: int = 2) -> SafeString:
+    """Markdown in, sanitized HTML out (safe to put in a template as is), its headings nested
+    under an <h{under}>."""
     if not text:
         return mark_safe("")
     html = python_markdown.markdown(text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
@@ -58,4 +63,26 @@ def render_markdown(text: str) -> SafeString:
         link_rel=LINK_REL,
         strip_comments=True,
     )
-    return mark_safe(cleaned)  # noqa: S308 - sanitized by nh3 just above
+    return mark_safe(nest_headings(cleaned, under=under))  # noqa: S308 - sanitized by nh3 just above
+
+
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])>")
+
+
+def nest_headings(html: str, *, under: int = 2) -> str:
+    """Renumber the (attribute-free, sanitized) headings of `html` so they nest under an
+    <h{under}>: the levels used keep their order but become consecutive from under + 1, and no
+    heading is more than one level deeper than the one before it."""
+    used = sorted({int(level) for level in re.findall(r"<h([1-6])>", html)})
+    rank = {level: min(under + 1 + index, 6) for index, level in enumerate(used)}
+    previous = under
+    open_level = under + 1
+
+    def renumber(match: re.Match[str]) -> str:
+        nonlocal previous, open_level
+        if match.group(1):  # closes the heading just opened (headings do not nest)
+            return f"</h{open_level}>"
+        open_level = previous = min(rank[int(match.group(2))], previous + 1)
+        return f"<h{open_level}>"
+
+    return _HEADING_TAG.sub(renumber, html)

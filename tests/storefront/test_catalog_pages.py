@@ -536,7 +536,7 @@ class TestListingPage:
         assert f'href="{reverse("storefront:partners")}?q=Radiant%20AI">Radiant AI</a>' in html
         assert "Verified vendor" in html
         assert "Flags large-vessel occlusion on CT angiography" in html
-        assert "<strong>LVO</strong>" in html and "<h4>What it does</h4>" in html  # "#" is h3, "##" h4
+        assert "<strong>LVO</strong>" in html and "<h3>What it does</h3>" in html  # its first heading nests under h2
         assert "Triage support for stroke teams.<br>Not for diagnosis." in html
         for term in ("Imaging AI", "Neurology, Radiology", "CT", "DICOM"):
             assert term in text

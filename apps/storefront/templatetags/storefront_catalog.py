@@ -27,9 +27,10 @@ AUTHORITY_SHORT = {
 
 
 @register.filter(name="markdown")
-def markdown_filter(text: str) -> SafeString:
-    """Vendor Markdown rendered and sanitized (see apps/storefront/markdown.py)."""
-    return render_markdown(text or "")
+def markdown_filter(text: str, under: int = 2) -> SafeString:
+    """Vendor Markdown rendered and sanitized (see apps/storefront/markdown.py); its headings
+    nest under the page's <h{under}> (`|markdown:3` inside an <h3> section)."""
+    return render_markdown(text or "", under=int(under))
 
 
 @register.filter

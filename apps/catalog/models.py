@@ -3,10 +3,12 @@ artifacts, documents, regulatory clearances, and the facet vocabularies."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from apps.organizations.models import Organization
 from marketplace.models import PublicIdModel, TimeStampedModel
@@ -163,6 +165,10 @@ class Offering(PublicIdModel):
     # deprovision requests, signed with the secret (Standard Webhooks, `whsec_...`).
     fulfillment_url = models.URLField(max_length=500, blank=True)
     fulfillment_secret = models.CharField(max_length=100, blank=True, editable=False)
+    # After a rotation the previous secret signs too, until this moment (Standard Webhooks allows
+    # several signatures), so the vendor can deploy the new one without refusing requests.
+    fulfillment_previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    fulfillment_previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -170,6 +176,15 @@ class Offering(PublicIdModel):
 
     def __str__(self) -> str:
         return f"{self.listing.name}: {self.name} ({self.mode})"
+
+    @property
+    def fulfillment_previous_secret_until(self) -> datetime | None:
+        """Until when the secret before the last rotation still signs requests; None when it
+        no longer does (or there was none)."""
+        expires = self.fulfillment_previous_secret_expires_at
+        if self.fulfillment_previous_secret and expires and expires > timezone.now():
+            return expires
+        return None
 
 
 class Plan(PublicIdModel):

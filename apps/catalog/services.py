@@ -1048,16 +1048,20 @@ def offering_set_fulfillment(
     provisioner: str | None = None,
     fulfillment_url: str | None = None,
     rotate_secret: bool = False,
+    overlap_hours: int = 24,
     allowed_provisioners: Collection[str] = (),
 ) -> tuple[Offering, str]:
     """A vendor admin chooses how an offering is deployed (also on live offerings: these are
     operations, not listing facts) and its fulfillment endpoint. Returns the offering and the new
     secret when one was made (shown once). The URL is checked against the outbound rules at once,
-    so a vendor learns about a private or plain-http address now, not at the first order."""
+    so a vendor learns about a private or plain-http address now, not at the first order. After
+    a rotation the previous secret keeps signing too for `overlap_hours` (0-168)."""
     from marketplace.outbound import OutboundRefused, check_outbound_url
     from marketplace.signing import generate_webhook_secret
 
     _require_vendor_side(offering.listing, actor, Role.ADMIN)
+    if not 0 <= overlap_hours <= 168:
+        raise ValidationFailed.for_field("overlap_hours", "From 0 to 168 hours.")
     new_secret = ""
     with transaction.atomic():
         offering = Offering.objects.select_for_update().select_related("listing__vendor").get(pk=offering.pk)
@@ -1083,10 +1087,24 @@ def offering_set_fulfillment(
             offering.fulfillment_url = url
         if rotate_secret or (offering.fulfillment_url and not offering.fulfillment_secret):
             new_secret = generate_webhook_secret()
+            keep_previous = bool(offering.fulfillment_secret) and overlap_hours > 0
+            offering.fulfillment_previous_secret = offering.fulfillment_secret if keep_previous else ""
+            offering.fulfillment_previous_secret_expires_at = (
+                timezone.now() + datetime.timedelta(hours=overlap_hours) if keep_previous else None
+            )
             offering.fulfillment_secret = new_secret
         if offering.provisioner in ("vendor", "hybrid") and not offering.fulfillment_url:
             raise ValidationFailed.for_field("fulfillment_url", "This provisioner calls your fulfillment endpoint.")
-        offering.save(update_fields=["provisioner", "fulfillment_url", "fulfillment_secret", "updated_at"])
+        offering.save(
+            update_fields=[
+                "provisioner",
+                "fulfillment_url",
+                "fulfillment_secret",
+                "fulfillment_previous_secret",
+                "fulfillment_previous_secret_expires_at",
+                "updated_at",
+            ]
+        )
         new = {"provisioner": offering.provisioner, "fulfillment_url": offering.fulfillment_url}
         audit_record(
             actor=actor,
@@ -1094,6 +1112,10 @@ def offering_set_fulfillment(
             target=offering,
             organization=offering.listing.vendor,
             old=old,
-            new={**new, "secret_rotated": bool(new_secret)},
+            new={
+                **new,
+                "secret_rotated": bool(new_secret),
+                "previous_secret_signs_until": offering.fulfillment_previous_secret_expires_at if new_secret else None,
+            },
         )
     return offering, new_secret

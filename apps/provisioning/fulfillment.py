@@ -63,10 +63,17 @@ def fulfillment_call(deployment: Deployment, operation: str, idempotency_key: st
     if not offering.fulfillment_url or not offering.fulfillment_secret:
         raise PermanentProvisioningError("The vendor has not configured a fulfillment endpoint for this offering.")
     body = json.dumps(fulfillment_body(deployment, operation, idempotency_key), separators=(",", ":")).encode()
+    # After a rotation the previous secret signs too, while the vendor deploys the new one.
+    previous = (offering.fulfillment_previous_secret,) if offering.fulfillment_previous_secret_until else ()
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": idempotency_key,
-        **standard_webhook_headers(secret=offering.fulfillment_secret, message_id=idempotency_key, body=body),
+        **standard_webhook_headers(
+            secret=offering.fulfillment_secret,
+            message_id=idempotency_key,
+            body=body,
+            also_signed_by=previous,
+        ),
     }
     try:
         response = outbound_request(

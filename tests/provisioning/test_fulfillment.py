@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import standardwebhooks
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from apps.catalog.models import Listing, Offering
@@ -518,7 +519,12 @@ def test_fulfillment_settings_by_the_vendor_admin_with_the_secret_shown_once(
 
     fresh = admin.get(url)
     assert fresh.status_code == 200, fresh.content
-    assert fresh.json() == {"provisioner": "sandbox", "fulfillment_url": "", "secret_set": False}
+    assert fresh.json() == {
+        "provisioner": "sandbox",
+        "fulfillment_url": "",
+        "secret_set": False,
+        "previous_secret_expires_at": None,
+    }
 
     made = admin.post(url, {"provisioner": "vendor", "fulfillment_url": vendor.url}, format="json")
     assert made.status_code == 200, made.content
@@ -528,6 +534,7 @@ def test_fulfillment_settings_by_the_vendor_admin_with_the_secret_shown_once(
         "provisioner": "vendor",
         "fulfillment_url": vendor.url,
         "secret_set": True,
+        "previous_secret_expires_at": None,  # the first secret replaces none
         "fulfillment_secret": secret,
     }
     for reader in (admin, radiant.api("member"), radiant.api("client:read_only")):
@@ -602,6 +609,57 @@ def test_fulfillment_settings_by_the_vendor_admin_with_the_secret_shown_once(
         )["fields"]["fulfillment_url"][0]
     )
     assert Offering.objects.get(pk=offering.pk).fulfillment_url == vendor.url + "/v2"
+
+
+def test_after_a_rotation_the_previous_secret_signs_too_until_the_overlap_ends(
+    st_mary: Party, northside: Party, radiant: Party, vendor: VendorServer, django_capture_on_commit_callbacks: Any
+) -> None:
+    listing, old_secret = vendor_listing(radiant, vendor.url)
+    url = settings_url(listing)
+    rotated = radiant.api("admin").post(url, {"rotate_secret": True, "overlap_hours": 2}, format="json")
+    assert rotated.status_code == 200, rotated.content
+    new_secret = rotated.json()["fulfillment_secret"]
+    until = parse_datetime(rotated.json()["previous_secret_expires_at"])
+    assert timedelta(hours=1, minutes=59) < until - timezone.now() <= timedelta(hours=2)
+    shown = radiant.api("member").get(url).json()
+    assert shown["previous_secret_expires_at"] == rotated.json()["previous_secret_expires_at"]
+
+    # The next request is signed with both: a vendor still on the old secret accepts it, and so
+    # does one already on the new.
+    trial_through(st_mary, listing, django_capture_on_commit_callbacks)
+    request = vendor.received[-1]
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    assert verify_signature(old_secret, request) == verify_signature(new_secret, request) == request.json
+
+    # Once the overlap ends, only the new secret signs.
+    Offering.objects.filter(pk=offering_of(listing).pk).update(
+        fulfillment_previous_secret_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    trial_through(northside, listing, django_capture_on_commit_callbacks)
+    request = vendor.received[-1]
+    assert len(request.headers["webhook-signature"].split(" ")) == 1
+    assert verify_signature(new_secret, request) == request.json
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        verify_signature(old_secret, request)
+
+
+def test_a_rotation_without_overlap_signs_with_the_new_secret_only(radiant: Party, vendor: VendorServer) -> None:
+    listing, _old_secret = vendor_listing(radiant, vendor.url)
+    url = settings_url(listing)
+    answer = radiant.api("admin").post(url, {"rotate_secret": True, "overlap_hours": 0}, format="json").json()
+    assert answer["previous_secret_expires_at"] is None
+    offering = Offering.objects.get(pk=offering_of(listing).pk)
+    assert offering.fulfillment_previous_secret == "" and offering.fulfillment_secret == answer["fulfillment_secret"]
+
+
+@pytest.mark.parametrize("overlap", [-1, 169, "soon"])
+def test_the_overlap_is_0_to_168_hours(radiant: Party, vendor: VendorServer, overlap: Any) -> None:
+    listing, secret = vendor_listing(radiant, vendor.url)
+    response = radiant.api("admin").post(
+        settings_url(listing), {"rotate_secret": True, "overlap_hours": overlap}, format="json"
+    )
+    assert_error(response, 400, field="overlap_hours")
+    assert Offering.objects.get(pk=offering_of(listing).pk).fulfillment_secret == secret  # nothing changed
 
 
 def test_anonymous_callers_are_asked_to_authenticate_for_the_settings(radiant: Party, anonymous_api: APIClient) -> None:

@@ -437,6 +437,9 @@ class TestFulfillmentSettings:
         new_secret = re.search(r'id="new-secret-value">(whsec_[^<]+)<', rotated.content.decode()).group(1)
         offering.refresh_from_db()
         assert new_secret != secret and offering.fulfillment_secret == new_secret
+        assert offering.fulfillment_previous_secret == secret  # signs too, for 24 hours
+        assert "The previous secret signs requests too until" in rotated.content.decode()
+        assert "with the previous one too for 24 hours" in rotated.content.decode()
         assert "no-store" in rotated["Cache-Control"]
         assert AuditEntry.objects.filter(action="catalog.offering.fulfillment_changed").count() == 3
 

@@ -518,6 +518,9 @@ class FulfillmentSettingsSerializer(serializers.Serializer):
     )
     fulfillment_url = serializers.CharField(allow_blank=True)
     secret_set = serializers.BooleanField()
+    previous_secret_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Until then the secret before the last rotation signs requests too."
+    )
     fulfillment_secret = serializers.CharField(
         required=False, help_text="Only in the answer that made it (`whsec_...`); it signs every request."
     )
@@ -527,3 +530,9 @@ class FulfillmentSettingsInputSerializer(serializers.Serializer):
     provisioner = serializers.CharField(max_length=40, required=False)
     fulfillment_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
     rotate_secret = serializers.BooleanField(default=False)
+    overlap_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=168,
+        default=24,
+        help_text="After a rotation, how long the previous secret keeps signing requests too.",
+    )

@@ -364,6 +364,7 @@ class OfferingViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
             "provisioner": offering.provisioner,
             "fulfillment_url": offering.fulfillment_url,
             "secret_set": bool(offering.fulfillment_secret),
+            "previous_secret_expires_at": offering.fulfillment_previous_secret_until,
         }
         if secret:
             body["fulfillment_secret"] = secret
@@ -394,6 +395,7 @@ class OfferingViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
             provisioner=values.get("provisioner"),
             fulfillment_url=values.get("fulfillment_url"),
             rotate_secret=values["rotate_secret"],
+            overlap_hours=values["overlap_hours"],
             allowed_provisioners=backend_names(),
         )
         return self._fulfillment_answer(offering, secret)

@@ -296,6 +296,7 @@ def _fulfillment_response(
         "target_label": provisioner_label(offering.provisioner),
         "uses_endpoint": offering.mode != Offering.Mode.ON_PREMISE,
         "new_secret": new_secret,
+        "previous_secret_until": offering.fulfillment_previous_secret_until,
         "error": error,
         "notice": notice,
         "section": "vendor-listings",
@@ -349,5 +350,8 @@ def offering_secret_rotate(request: HttpRequest, principal: Principal, organizat
         return _fulfillment_response(
             request, principal, organization, offering, status=exc.status_code, error=exc.message
         )
-    notice = "A new signing secret is made: requests to your endpoint are signed with it from now on."
+    notice = (
+        "A new signing secret is made: requests to your endpoint are signed with it from now on, "
+        "and with the previous one too for 24 hours."
+    )
     return _fulfillment_response(request, principal, organization, offering, new_secret=secret, notice=notice)

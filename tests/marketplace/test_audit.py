@@ -187,3 +187,18 @@ def test_the_other_party_sees_what_happened_but_not_who_of_theirs_did_it(st_mary
     assert mine["results"][0]["actor_label"] == st_mary.member.email
     assert theirs["results"][0]["actor_label"] == "the other party"
     assert theirs["results"][0]["client_address"] is None
+
+
+def test_since_and_until_take_any_utc_offset_and_refuse_impossible_moments(st_mary: Party) -> None:
+    api = st_mary.api("admin")
+    SiteFactory(organization=st_mary.organization)
+    site = SiteFactory(organization=st_mary.organization, name="Central")
+    api.patch(f"{sites_url(st_mary)}{site.public_id}/", {"city": "Kiel"}, format="json")
+    # +22:53 is a valid offset for Python but not for PostgreSQL: turned into UTC first.
+    far = api.get(AUDIT_LOG, {"since": "0277-06-16T09:23:27+22:53", "until": "2999-01-01T00:00:00-23:59"})
+    assert far.status_code == 200, far.content
+    assert far.json()["count"] >= 1
+    assert api.get(AUDIT_LOG, {"since": "2999-01-01T05:30:00+05:30"}).json()["count"] == 0
+    # Before year 1 once in UTC, or not a moment at all: 400 naming the parameter.
+    assert_error(api.get(AUDIT_LOG, {"since": "0001-01-01T00:30:00+05:00"}), 400, field="since")
+    assert_error(api.get(AUDIT_LOG, {"until": "yesterday"}), 400, field="until")

@@ -294,6 +294,7 @@ def listing_update(*, listing: Listing, actor: Principal, data: dict[str, Any]) 
 
 def listing_set_logo(*, listing: Listing, actor: Principal, upload: UploadedFile | None) -> Listing:
     _require_vendor_side(listing, actor)
+    _require_not_in_review(listing)
     stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/logos")
     with transaction.atomic():
         listing = Listing.objects.select_for_update().get(pk=listing.pk)
@@ -502,6 +503,19 @@ def _require_structure_editable(listing: Listing) -> None:
     """Offerings and plans change freely in drafts; once live, only additions and retirements."""
     if listing.status == S.RETIRED:
         raise Conflict("A retired listing cannot change.", code="invalid_transition")
+    _require_not_in_review(listing)
+
+
+def _require_not_in_review(listing: Listing) -> None:
+    """What operators review holds still while they review it: the vendor changes a listing
+    before submitting it or after the decision, not during the review."""
+    if listing.status == S.IN_REVIEW:
+        raise Conflict(
+            "This listing is being reviewed and cannot change until the review ends; "
+            "an operator can request changes to hand it back.",
+            code="in_review",
+            extra={"current_status": listing.status},
+        )
 
 
 def _validate_offering(offering: Offering) -> None:
@@ -546,6 +560,7 @@ def _ensure_still_buyable(listing: Listing) -> None:
 def offering_update(*, offering: Offering, actor: Principal, data: dict[str, Any]) -> Offering:
     with transaction.atomic():
         listing = _require_catalog_edit(offering.listing, actor)
+        _require_not_in_review(listing)
         offering = Offering.objects.select_for_update().get(pk=offering.pk)
         changes = {k: data[k] for k in OFFERING_FIELDS if k in data and getattr(offering, k) != data[k]}
         if "is_active" in data and data["is_active"] != offering.is_active:
@@ -622,6 +637,7 @@ def plan_create(*, offering: Offering, actor: Principal, data: dict[str, Any]) -
 def plan_update(*, plan: Plan, actor: Principal, data: dict[str, Any]) -> Plan:
     with transaction.atomic():
         listing = _require_catalog_edit(plan.offering.listing, actor)
+        _require_not_in_review(listing)
         plan = Plan.objects.select_for_update().get(pk=plan.pk)
         changes = {k: data[k] for k in PLAN_FIELDS if k in data and getattr(plan, k) != data[k]}
         if "is_active" in data and data["is_active"] != plan.is_active:
@@ -679,6 +695,7 @@ def version_create(*, listing: Listing, actor: Principal, data: dict[str, Any]) 
 
 def artifact_add(*, version: Version, actor: Principal, kind: str, upload: UploadedFile | None) -> Artifact:
     _require_vendor_side(version.listing, actor)
+    _require_not_in_review(version.listing)
     if kind not in Artifact.Kind.values:
         raise ValidationFailed.for_field("kind", f"Choose one of: {', '.join(Artifact.Kind.values)}.")
     stored = store_upload(upload=upload, policy=ARTIFACT_POLICY, field="file", folder="artifacts")
@@ -708,6 +725,7 @@ def document_add(
     _require_vendor_side(listing, actor)
     if listing.status == S.RETIRED:
         raise Conflict("A retired listing cannot change.", code="invalid_transition")
+    _require_not_in_review(listing)
     if kind not in Document.Kind.values:
         raise ValidationFailed.for_field("kind", f"Choose one of: {', '.join(Document.Kind.values)}.")
     if visibility not in Document.Visibility.values:
@@ -738,6 +756,7 @@ def document_add(
 
 def document_remove(*, document: Document, actor: Principal) -> None:
     _require_vendor_side(document.listing, actor)
+    _require_not_in_review(document.listing)
     with transaction.atomic():
         audit_record(
             actor=actor,
@@ -751,6 +770,7 @@ def document_remove(*, document: Document, actor: Principal) -> None:
 
 def screenshot_add(*, listing: Listing, actor: Principal, caption: str, upload: UploadedFile | None) -> Screenshot:
     _require_vendor_side(listing, actor)
+    _require_not_in_review(listing)
     stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/screenshots")
     with transaction.atomic():
         position = listing.screenshots.count()

@@ -183,7 +183,8 @@ def _editor_context(principal: Principal, organization: Organization, listing: L
         "can_edit": can_edit,
         "editable": can_edit and listing.status in EDITABLE,
         "is_live": listing.status in LIVE,
-        "can_add": can_edit and listing.status != S.RETIRED,
+        # Nothing is added or switched off while operators review the listing (it holds still).
+        "can_add": can_edit and listing.status not in (S.RETIRED, S.IN_REVIEW),
         "revision": revision,
         "latest_revision": revision or revisions.first(),
         "notice": "",
@@ -865,7 +866,7 @@ def _documents_response(
             "logo_summary": error_summary(logo_form),
             "screenshot_form": screenshot_form,
             "screenshot_summary": error_summary(screenshot_form),
-            "can_remove_documents": can_edit and listing.status != S.RETIRED,
+            "can_remove_documents": can_edit and listing.status not in (S.RETIRED, S.IN_REVIEW),
             "error": error,
         }
     )

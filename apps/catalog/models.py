@@ -11,13 +11,13 @@ from django.db import models
 from django.utils import timezone
 
 from apps.organizations.models import Organization
+from marketplace.currencies import validate_currency
 from marketplace.models import PublicIdModel, TimeStampedModel
 
 SEMVER = RegexValidator(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$",
     "Use a semantic version such as 2.4.1 or 3.0.0-rc.1.",
 )
-CURRENCY = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 currency code such as EUR.")
 
 
 class Term(TimeStampedModel):
@@ -206,7 +206,7 @@ class Plan(PublicIdModel):
     price = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
     )
-    currency = models.CharField(max_length=3, blank=True, validators=[CURRENCY])
+    currency = models.CharField(max_length=3, blank=True, validators=[validate_currency])
     billing_period = models.CharField(max_length=10, choices=BillingPeriod.choices, blank=True)
     usage_unit = models.CharField(max_length=60, blank=True, help_text="e.g. 'study'")
     trial_days = models.PositiveSmallIntegerField(default=0, help_text="0: no trial.")

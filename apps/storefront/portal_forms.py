@@ -5,7 +5,6 @@ catalog services decide the rest and their errors are put back on the form by
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
@@ -24,6 +23,7 @@ from apps.catalog.models import (
     Standard,
 )
 from apps.storefront.forms import CheckboxMultiple, StorefrontForm
+from marketplace.currencies import validate_currency
 
 MB = 1024 * 1024
 TERM_FIELDS = {"categories": Category, "specialties": Specialty, "modalities": Modality, "standards": Standard}
@@ -324,8 +324,8 @@ class PlanForm(StorefrontForm):
 
     def clean_currency(self) -> str:
         currency = (self.cleaned_data.get("currency") or "").strip().upper()
-        if currency and not re.fullmatch(r"[A-Z]{3}", currency):
-            raise forms.ValidationError("Use an ISO 4217 currency code such as EUR.")
+        if currency:
+            validate_currency(currency)  # a ValidationError shows next to the field
         return currency
 
     def service_data(self) -> dict[str, Any]:

@@ -203,11 +203,14 @@ class TestPlansContract(ListingChildContract):
         BadInput("unknown pricing", {"name": "Std", "pricing_model": "barter"}, "pricing_model"),
         BadInput("negative price", {"name": "Std", "pricing_model": "usage", "price": "-1"}, "price"),
         BadInput("currency not ISO", {"name": "Std", "pricing_model": "free", "currency": "euro"}, "currency"),
+        BadInput("no such currency", {"name": "Std", "pricing_model": "free", "currency": "ABC"}, "currency"),
+        BadInput("a fund, not a currency", {"name": "Std", "pricing_model": "free", "currency": "XAU"}, "currency"),
         BadInput("trial too long", {"name": "Std", "pricing_model": "free", "trial_days": 366}, "trial_days"),
     )
     bad_updates = (
         BadInput("blank name", {"name": ""}, "name"),
         BadInput("currency not ISO", {"currency": "euro"}, "currency"),
+        BadInput("no such currency", {"currency": "ABC"}, "currency"),
         BadInput("usage without unit", {"pricing_model": "usage"}, "usage_unit"),
     )
 

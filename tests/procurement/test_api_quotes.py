@@ -720,6 +720,8 @@ REFUSED_ISSUES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "lower-case currency": ({"currency": "eur"}, "currency"),
     "four-letter currency": ({"currency": "EURO"}, "currency"),
+    "no such currency": ({"currency": "ABC"}, "currency"),
+    "withdrawn currency": ({"currency": "HRK"}, "currency"),
     "no currency": ({"currency": ""}, "currency"),
     "valid until yesterday": ({"valid_until": PAST}, "valid_until"),
     "zero-month term": ({"term_months": 0}, "term_months"),

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.catalog.models import CURRENCY, Listing, Offering, Plan
+from apps.catalog.models import Listing, Offering, Plan
 from apps.organizations.models import Organization, Site
 from apps.procurement.models import Order, Quote, QuoteLineItem, QuoteRequest, Trial
 from apps.procurement.services.common import (
@@ -27,6 +27,7 @@ from apps.procurement.services.common import (
     store_link,
 )
 from marketplace.audit import audit_record
+from marketplace.currencies import validate_currency
 from marketplace.errors import Conflict, ValidationFailed
 from marketplace.events import event_emit
 from marketplace.limits import daily_limit_check
@@ -267,9 +268,11 @@ def quote_issue(
     require_party(quote_request, actor, "vendor", Role.MEMBER)
     currency = (currency or "").strip().upper()
     try:
-        CURRENCY(currency)
+        validate_currency(currency)
     except Exception:
-        raise ValidationFailed.for_field("currency", "Use an ISO 4217 currency code such as EUR.") from None
+        raise ValidationFailed.for_field(
+            "currency", "Use an ISO 4217 currency code in capitals, such as EUR, USD or CHF."
+        ) from None
     if valid_until < timezone.now().date():
         raise ValidationFailed.for_field("valid_until", "The validity date is in the past.")
     if not 1 <= term_months <= 120:

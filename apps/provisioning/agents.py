@@ -202,10 +202,12 @@ def _check_public_key(jwk: Any, *, field: str) -> dict[str, str]:
 def receipt_accept(*, provider: Organization, actor: Principal, receipt: str) -> tuple[SiteAgent, Bundle]:
     """A provider member uploads the signed receipt an air-gapped site's agent wrote: it proves the
     agent (its own Ed25519 key, carried in the receipt) installed the bundle, using the bundle's
-    one-time enrollment token. Accepting it enrolls the agent and marks the deployment active.
-    Raises ValidationFailed on `receipt` for anything forged, malformed or not this
-    organization's (or a token not shipped in this bundle); Forbidden (invalid_enrollment_token)
-    when the token is unknown, already used or expired."""
+    one-time enrollment token. Accepting a good one enrolls the agent, spends the token and marks
+    the deployment active; one that reports a failure fails the deployment and leaves the token
+    for the same agent's receipt after a retry. Raises ValidationFailed on `receipt` for anything
+    forged, malformed or not this organization's (or a token not shipped in this bundle);
+    Forbidden (invalid_enrollment_token) when the token is unknown, already used or expired, and
+    (agent_revoked) for a receipt of a revoked agent."""
     if actor.organization is None or actor.organization.pk != provider.pk or not actor.has_role(Role.MEMBER):
         raise Forbidden("Members of the provider organization upload receipts.")
     try:
@@ -227,23 +229,34 @@ def receipt_accept(*, provider: Organization, actor: Principal, receipt: str) ->
         raise ValidationFailed.for_field("receipt", "The receipt names no bundle of your organization.")
     results = payload.get("results") if isinstance(payload.get("results"), dict) else {}
     agent_info = payload.get("agent") if isinstance(payload.get("agent"), dict) else {}
+    passed = all(results.get(check) is True for check in ("manifest", "license", "checksums", "not_revoked"))
+    installed = passed and payload.get("installed") is True
     with transaction.atomic():
         enrollment = _redeem(str(payload.get("enrollment_token") or ""))
         if bundle.enrollment_token_id != enrollment.pk:
             raise ValidationFailed.for_field("receipt", "The enrollment token is not the one shipped in this bundle.")
-        agent = SiteAgent.objects.create(
+        # The same agent (its key) may write several receipts for this bundle: a failed
+        # installation, then, after the deployment's retry, a good one.
+        known = SiteAgent.objects.filter(site=bundle.site, air_gapped=True, public_key=key).order_by("created_at")
+        if known.filter(revoked_at__isnull=False).exists():
+            raise Forbidden("This site agent was revoked; enroll it again.", code="agent_revoked")
+        agent = known.first() or SiteAgent.objects.create(
             organization=provider,
             site=bundle.site,
             name=str(agent_info.get("name") or "air-gapped agent")[:120],
             public_key=key,
             air_gapped=True,
-            hostname=str(agent_info.get("hostname") or "")[:200],
-            agent_version=str(agent_info.get("version") or "")[:40],
-            last_seen_at=timezone.now(),
         )
-        enrollment.used_at = timezone.now()
-        enrollment.agent = agent
-        enrollment.save(update_fields=["used_at", "agent", "updated_at"])
+        agent.hostname = str(agent_info.get("hostname") or agent.hostname)[:200]
+        agent.agent_version = str(agent_info.get("version") or agent.agent_version)[:40]
+        agent.last_seen_at = timezone.now()
+        agent.save(update_fields=["hostname", "agent_version", "last_seen_at", "updated_at"])
+        if installed:
+            # Spent only by a good installation: after a failed one, the bundle (which a retry of
+            # the deployment hands out again, with the same token) can still report success.
+            enrollment.used_at = timezone.now()
+            enrollment.agent = agent
+            enrollment.save(update_fields=["used_at", "agent", "updated_at"])
         audit_record(
             actor=actor,
             action="provisioning.agent.receipt_accepted",
@@ -251,8 +264,7 @@ def receipt_accept(*, provider: Organization, actor: Principal, receipt: str) ->
             organization=provider,
             new={"bundle": str(bundle.public_id), "results": results},
         )
-        ok = all(results.get(check) is True for check in ("manifest", "license", "checksums", "not_revoked"))
-        if ok and payload.get("installed") is True:
+        if installed:
             _apply_report(agent=agent, bundle=bundle, kind=AgentReport.Kind.INSTALLED, reason="", via_receipt=True)
         else:
             failed = ", ".join(sorted(k for k, v in results.items() if v is not True)) or "installation"

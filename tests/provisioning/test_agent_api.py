@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.db import connections
@@ -857,6 +858,45 @@ def test_failed_checks_in_the_receipt_fail_the_deployment(st_mary: Party, trial:
     assert not (tmp_path / "apps").exists()
     trial.refresh_from_db()
     assert trial.status == Trial.Status.FAILED
+
+
+def test_after_a_failed_receipt_a_retry_lets_the_same_agent_report_success(
+    st_mary: Party, trial: Trial, tmp_path: Path
+) -> None:
+    """The failed receipt does not spend the bundle's one-time token: the deployment's retry hands
+    out the same bundle, and the agent's good receipt after it enrolls and activates."""
+    bundle = bundle_of(trial)
+    failed = upload(st_mary.api("member"), offline_install(bundle, tmp_path, path=damaged_copy(bundle, tmp_path)))
+    assert failed.status_code == 201 and failed.json()["deployment_status"] == "failed"
+    assert EnrollmentToken.objects.get(pk=bundle.enrollment_token_id).used_at is None
+
+    retried = st_mary.api("member").post(f"/api/v1/deployments/{trial.deployment.public_id}/retry/")
+    assert retried.status_code == 200, retried.content
+    run_worker(trial.deployment)
+    assert bundle_of(trial) == bundle  # the same license: the same bundle, the same token
+
+    good = upload(st_mary.api("member"), offline_install(bundle, tmp_path))  # the same agent key
+    assert good.status_code == 201, good.content
+    assert good.json()["deployment_status"] == "active"
+    assert good.json()["agent"] == failed.json()["agent"]  # one agent, not one per receipt
+    assert SiteAgent.objects.filter(site=trial.site).count() == 1
+    token = EnrollmentToken.objects.get(pk=bundle.enrollment_token_id)
+    assert token.used_at is not None and token.agent.public_id == UUID(good.json()["agent"])
+    # Spent now: the good receipt again is refused.
+    again = upload(st_mary.api("member"), offline_install(bundle, tmp_path))
+    assert_error(again, 403, code="invalid_enrollment_token")
+
+
+def test_a_revoked_air_gapped_agents_receipts_are_refused(st_mary: Party, trial: Trial, tmp_path: Path) -> None:
+    bundle = bundle_of(trial)
+    failed = upload(st_mary.api("member"), offline_install(bundle, tmp_path, path=damaged_copy(bundle, tmp_path)))
+    agent = SiteAgent.objects.get(public_id=failed.json()["agent"])
+    assert st_mary.api("admin").post(agent_url(agent, "revoke")).status_code == 200
+    st_mary.api("member").post(f"/api/v1/deployments/{trial.deployment.public_id}/retry/")
+    run_worker(trial.deployment)
+    refused = upload(st_mary.api("member"), offline_install(bundle, tmp_path))
+    assert_error(refused, 403, code="agent_revoked")
+    assert Deployment.objects.get(pk=trial.deployment_id).status != Deployment.Status.ACTIVE
 
 
 @pytest.mark.parametrize(

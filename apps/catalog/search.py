@@ -317,16 +317,17 @@ def catalog_summary(*, base: QuerySet[Listing], params: SearchParams, shared_sco
 
 
 def catalog_first_ids(
-    *, results: QuerySet[Any], params: SearchParams, shared_scope: str, upto: int
+    *, results: QuerySet[Any], params: SearchParams, shared_scope: str, page_size: int, page: str | None
 ) -> list[int] | None:
     """The ids of the first CACHED_ORDER_LENGTH matches of an ordered search, from the cache
     (keyed like `catalog_summary`, plus the ordering) or read once and kept; None when the
-    search is not shared or the rows wanted (`upto`) lie beyond them. Call after
-    `catalog_summary`, which settles the text mode the order depends on."""
+    search is not shared or the requested `page` (as sent; the paginator validates it) lies
+    beyond them. Call after `catalog_summary`, which settles the text mode the order depends on."""
     from apps.catalog.freshness import catalog_version
 
     seconds = _cache_seconds(shared_scope)
-    if seconds <= 0 or upto > CACHED_ORDER_LENGTH:
+    number = int(page) if page and page.isdigit() and 0 < int(page) < 10_000 else 1
+    if seconds <= 0 or page_size * number > CACHED_ORDER_LENGTH:
         return None
     key = _summary_key(shared_scope, params, catalog_version(), ordering=params.ordering or "")
     return _cached(

@@ -47,12 +47,6 @@ def _principal(request: Request) -> Principal:
     return get_principal(request)
 
 
-def _page_number(request: Request) -> int:
-    """The page asked for, for sizing what is read ahead; the paginator validates it."""
-    raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 10_000 else 1
-
-
 def _reason(request: Request) -> str:
     """The `reason` a workflow verb was sent. The service checks it (400 naming `reason`) only
     after checking who may act, so a caller without the right gets 403, not a lesson in input."""
@@ -207,8 +201,13 @@ class ListingViewSet(ConditionalCatalogMixin, viewsets.GenericViewSet):
         # Rows, not model instances, and no per-field serializers: the page is most of a search's
         # Python time (s.listing_summaries gives what ListingSummarySerializer would).
         results = catalog_search(base=base, params=params).values(*s.SUMMARY_VALUES)
-        upto = self.paginator.get_page_size(request) * _page_number(request)
-        first_ids = catalog_first_ids(results=results, params=params, shared_scope=scope, upto=upto)
+        first_ids = catalog_first_ids(
+            results=results,
+            params=params,
+            shared_scope=scope,
+            page_size=self.paginator.get_page_size(request),
+            page=request.query_params.get("page"),
+        )
         page = self.paginate_queryset(SearchResults(results, summary.count, first_ids))
         response = self.get_paginated_response(s.listing_summaries(page))
         response.data["facets"] = summary.facets

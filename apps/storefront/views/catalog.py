@@ -164,9 +164,13 @@ def catalog(request: HttpRequest) -> HttpResponse:
     results = (
         search_listings(base=base, params=params).select_related("vendor").prefetch_related("categories", "clearances")
     )
-    wanted = request.GET.get("page", "1")
-    upto = PAGE_SIZE * (int(wanted) if wanted.isdigit() and 0 < int(wanted) < 10_000 else 1)
-    first_ids = catalog_first_ids(results=results, params=params, shared_scope=Listing.Status.PUBLISHED, upto=upto)
+    first_ids = catalog_first_ids(
+        results=results,
+        params=params,
+        shared_scope=Listing.Status.PUBLISHED,
+        page_size=PAGE_SIZE,
+        page=request.GET.get("page"),
+    )
     page = Paginator(SearchResults(results, summary.count, first_ids), PAGE_SIZE).get_page(request.GET.get("page"))
     facets = summary.facets
     # "Relevance" is the default also without words (the selector then orders by name), so a

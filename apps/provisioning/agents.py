@@ -118,6 +118,29 @@ def agent_enroll(
     return agent, credential
 
 
+def agent_revoke(*, agent: SiteAgent, actor: Principal) -> SiteAgent:
+    """A provider admin revokes one site agent (its server was retired, lost or compromised): its
+    credential stops working at once and it can enroll again only with a new token. What it
+    installed keeps running under its licenses. Idempotent; audited once. Raises Forbidden for
+    anyone but an admin of the agent's organization (operators read)."""
+    if actor.organization is None or actor.organization.pk != agent.organization_id or not actor.has_role(Role.ADMIN):
+        raise Forbidden("Organization admins revoke site agents.")
+    with transaction.atomic():
+        agent = SiteAgent.objects.select_for_update(of=("self",)).select_related("site").get(pk=agent.pk)
+        if agent.revoked_at is None:
+            agent.revoked_at = timezone.now()
+            agent.save(update_fields=["revoked_at", "updated_at"])
+            audit_record(
+                actor=actor,
+                action="provisioning.agent.revoked",
+                target=agent,
+                organization=agent.site.organization,
+                old={"revoked_at": None},
+                new={"revoked_at": agent.revoked_at, "site": agent.site.name, "name": agent.name},
+            )
+    return agent
+
+
 def agent_heartbeat(*, agent: SiteAgent, agent_version: str = "", hostname: str = "") -> SiteAgent:
     SiteAgent.objects.filter(pk=agent.pk).update(
         last_seen_at=timezone.now(),

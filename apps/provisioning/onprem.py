@@ -27,7 +27,7 @@ from apps.organizations.models import Site
 from apps.provisioning.backends import PermanentProvisioningError, StepResult, StepSpec
 from apps.provisioning.fulfillment import VendorFulfillmentBackend
 from apps.provisioning.hooks import require
-from apps.provisioning.models import Bundle, Deployment, EnrollmentToken, SiteAgent
+from apps.provisioning.models import Bundle, Deployment, EnrollmentToken
 from marketplace.audit import audit_record
 from marketplace.errors import Forbidden, NotFound
 from marketplace.principal import Principal, Role
@@ -79,29 +79,6 @@ def enrollment_token_issue(*, site: Site, actor: Principal) -> tuple[EnrollmentT
             new={"site": site.name, "hint": token.hint},
         )
     return token, raw
-
-
-def agent_revoke(*, agent: SiteAgent, actor: Principal) -> SiteAgent:
-    """A provider admin revokes one site agent (its server was retired, lost or compromised): its
-    credential stops working at once and it can enroll again only with a new token. What it
-    installed keeps running under its licenses. Idempotent; audited once. Raises Forbidden for
-    anyone but an admin of the agent's organization (operators read)."""
-    if actor.organization is None or actor.organization.pk != agent.organization_id or not actor.has_role(Role.ADMIN):
-        raise Forbidden("Organization admins revoke site agents.")
-    with transaction.atomic():
-        agent = SiteAgent.objects.select_for_update(of=("self",)).select_related("site").get(pk=agent.pk)
-        if agent.revoked_at is None:
-            agent.revoked_at = timezone.now()
-            agent.save(update_fields=["revoked_at", "updated_at"])
-            audit_record(
-                actor=actor,
-                action="provisioning.agent.revoked",
-                target=agent,
-                organization=agent.site.organization,
-                old={"revoked_at": None},
-                new={"revoked_at": agent.revoked_at, "site": agent.site.name, "name": agent.name},
-            )
-    return agent
 
 
 def _latest_version(deployment: Deployment) -> Any:

@@ -21,7 +21,7 @@ from apps.provisioning.api import serializers as s
 from apps.provisioning.api.views import bundle_response
 from apps.provisioning.hooks import require
 from apps.provisioning.models import EnrollmentToken, SiteAgent
-from apps.provisioning.onprem import agent_revoke, enrollment_token_issue
+from apps.provisioning.onprem import enrollment_token_issue
 from marketplace.errors import Forbidden, NotFound
 from marketplace.idempotency import idempotent_create
 from marketplace.permissions import IsAuthenticatedPrincipal
@@ -223,4 +223,4 @@ class SiteAgentRevokeView(APIView):
         """Revoke the agent (organization admins): its credential answers 401 from now on; what it
         installed keeps running. Revoking a revoked agent answers it unchanged."""
         principal, agent = _agent_of(request, slug, site_id, agent_id)
-        return Response(s.SiteAgentSerializer(agent_revoke(agent=agent, actor=principal)).data)
+        return Response(s.SiteAgentSerializer(agents.agent_revoke(agent=agent, actor=principal)).data)

@@ -29,10 +29,10 @@ from apps.catalog.selectors import listings_visible_to
 from apps.catalog.services import PROVISIONERS_BY_MODE, offering_set_fulfillment
 from apps.organizations.models import Organization, Site
 from apps.organizations.selectors import organization_sites
-from apps.provisioning.agents import receipt_accept
+from apps.provisioning.agents import agent_revoke, receipt_accept
 from apps.provisioning.backends import backend_names
 from apps.provisioning.models import AgentReport, Deployment, EnrollmentToken, SiteAgent
-from apps.provisioning.onprem import BUNDLE_STATUSES, agent_revoke, bundle_for_provider, enrollment_token_issue
+from apps.provisioning.onprem import BUNDLE_STATUSES, bundle_for_provider, enrollment_token_issue
 from apps.provisioning.selectors import deployments_visible_to
 from apps.storefront.forms import FulfillmentSettingsForm, ReceiptForm, add_service_error, error_summary
 from apps.storefront.views import buying

@@ -19,7 +19,7 @@ from config.celery_app import app
 from marketplace.events import events_assign_sequence
 from marketplace.models import Event
 from tests.conftest import Party
-from tests.webhooks.conftest import emit, register
+from tests.webhooks.conftest import Registered, emit, register
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -83,25 +83,26 @@ def test_the_one_queued_task_delivers_every_event_sequenced_before_it_ran(
     assert len(receiver.requests()) == 4
 
 
-def test_one_fan_out_catches_up_batch_after_batch(
-    st_mary: Party, receiver: Receiver, queued: list[dict[str, Any]]
-) -> None:
+@pytest.fixture
+def five_waiting(st_mary: Party, receiver: Receiver, queued: list[dict[str, Any]]) -> Registered:
+    """An endpoint of St. Mary's and five sequenced events of St. Mary's no fan-out has seen yet
+    (the task their sequencing queued is held back)."""
     hook = register(st_mary, receiver.url)
     for _ in range(5):
         emit(st_mary.organization, sequence=False)
     events_assign_sequence()
+    return hook
+
+
+def test_one_fan_out_catches_up_batch_after_batch(five_waiting: Registered) -> None:
+    hook = five_waiting
     assert webhooks_fan_out(batch_size=2) == 5
     assert len(hook.deliveries()) == 5
     assert WebhookFanoutCursor.objects.get(pk=1).last_sequence == Event.objects.order_by("-sequence")[0].sequence
 
 
-def test_the_batches_a_task_takes_are_bounded(
-    st_mary: Party, receiver: Receiver, queued: list[dict[str, Any]]
-) -> None:
-    hook = register(st_mary, receiver.url)
-    for _ in range(5):
-        emit(st_mary.organization, sequence=False)
-    events_assign_sequence()
+def test_the_batches_a_task_takes_are_bounded(five_waiting: Registered) -> None:
+    hook = five_waiting
     assert webhooks_fan_out(batch_size=2, max_batches=2) == 4  # the fifth waits for the next run
     assert webhooks_fan_out(batch_size=2, max_batches=2) == 1
     assert len(hook.deliveries()) == 5

@@ -421,6 +421,57 @@ def test_the_sweep_expires_a_subscription_that_does_not_renew(
     assert Subscription.objects.get(pk=renewing.pk).status == Subscription.Status.ACTIVE
 
 
+def _suspend(subscription: Subscription, radiant: Party, capture: Any) -> None:
+    with capture(execute=True):
+        response = radiant.api().post(_url(subscription, "suspend"), {"reason": "Invoice unpaid."}, format="json")
+    assert response.status_code == 200, response.content
+    assert [d.status for d in deployments_of(subscription)] == [D.SUSPENDED]
+
+
+def test_a_suspended_subscription_that_does_not_renew_expires_at_term_end(
+    st_mary: Party, radiant: Party, django_capture_on_commit_callbacks: Any
+) -> None:
+    subscription = _active(st_mary, radiant, django_capture_on_commit_callbacks)
+    Subscription.objects.filter(pk=subscription.pk).update(auto_renew=False)
+    _suspend(subscription, radiant, django_capture_on_commit_callbacks)
+    end = subscription.current_period_end
+    assert subscriptions_sweep(now=end - timedelta(seconds=1)) == {"renewed": 0, "expired": 0}
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert subscriptions_sweep(now=end + timedelta(minutes=1)) == {"renewed": 0, "expired": 1}
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.EXPIRED and subscription.ended_at is not None
+    _assert_ended(subscription)  # the suspended deployment is removed, its licenses revoked
+    [audit] = _audits(subscription, "expired")
+    assert audit.actor_kind == "system" and audit.old_values == {"status": "suspended"}
+    assert recipients("expired") == emails_of(st_mary, radiant)
+    assert subscriptions_sweep(now=end + timedelta(minutes=5)) == {"renewed": 0, "expired": 0}  # done once
+    resume = radiant.api().post(_url(subscription, "resume"), {"reason": "Paid."}, format="json")
+    assert_error(resume, 409, code="invalid_transition")
+
+
+def test_a_suspended_subscription_that_renews_waits_and_catches_up_once_resumed(
+    st_mary: Party, radiant: Party, django_capture_on_commit_callbacks: Any
+) -> None:
+    subscription = _active(st_mary, radiant, django_capture_on_commit_callbacks)
+    _suspend(subscription, radiant, django_capture_on_commit_callbacks)
+    end = subscription.current_period_end
+    later = end + timedelta(days=40)  # more than one monthly term passed while suspended
+    assert subscriptions_sweep(now=later) == {"renewed": 0, "expired": 0}
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.SUSPENDED and subscription.renewals == 0
+    assert _events(subscription, "renewed") == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed = radiant.api().post(_url(subscription, "resume"), {"reason": "Paid."}, format="json")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "active"
+    assert subscriptions_sweep(now=later) == {"renewed": 1, "expired": 0}
+    subscription.refresh_from_db()
+    assert subscription.status == Subscription.Status.ACTIVE and subscription.renewals == 2
+    assert subscription.current_period_end > later
+    assert len(_events(subscription, "renewed")) == 2
+
+
 def test_renewals_count_from_the_first_start_so_month_ends_do_not_drift(
     st_mary: Party, radiant: Party, django_capture_on_commit_callbacks: Any
 ) -> None:

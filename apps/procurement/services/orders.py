@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.models import Listing, Offering, Plan
@@ -53,7 +54,8 @@ ORDER_TRANSITIONS: dict[str, set[str]] = {
 SUBSCRIPTION_TRANSITIONS: dict[str, set[str]] = {
     S.PENDING_FULFILLMENT: {S.ACTIVE, S.CANCELLED},
     S.ACTIVE: {S.SUSPENDED, S.CANCELLED, S.EXPIRED},
-    S.SUSPENDED: {S.ACTIVE, S.CANCELLED},
+    # A suspended subscription that does not renew ends with its term like an active one.
+    S.SUSPENDED: {S.ACTIVE, S.CANCELLED, S.EXPIRED},
     S.CANCELLED: set(),
     S.EXPIRED: set(),
 }
@@ -624,17 +626,21 @@ def _renew(subscription: Subscription) -> None:
 
 
 def subscriptions_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat: at term end, renew active subscriptions that renew, expire the others (their
-    deployments are removed and licenses revoked)."""
+    """Beat: at term end, renew active subscriptions that renew, expire the others, suspended or
+    not (their deployments are removed and licenses revoked). A suspended subscription that
+    renews waits: it is renewed (for every term that passed) once it is resumed."""
     now = now or timezone.now()
     counts = {"renewed": 0, "expired": 0}
-    due = Subscription.objects.filter(status=S.ACTIVE, current_period_end__lte=now).values_list("pk", flat=True)
+    ending = Q(status=S.ACTIVE) | Q(status=S.SUSPENDED, auto_renew=False)
+    due = Subscription.objects.filter(ending, current_period_end__lte=now).values_list("pk", flat=True)
     for subscription_id in list(due):
         with transaction.atomic():
             subscription = _lock_subscription(Subscription(pk=subscription_id))
-            if subscription.status != S.ACTIVE or subscription.current_period_end > now:
+            if subscription.status not in (S.ACTIVE, S.SUSPENDED) or subscription.current_period_end > now:
                 continue
             if subscription.auto_renew:
+                if subscription.status != S.ACTIVE:
+                    continue
                 while subscription.current_period_end <= now:  # catch up if beat was down for a term
                     _renew(subscription)
                 counts["renewed"] += 1

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from apps.catalog.markdown import render_markdown
+from marketplace.markdown import render_markdown
 from tests.catalog.factories import publish_listing, ready_listing, verify
 from tests.conftest import Party
 

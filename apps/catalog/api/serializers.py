@@ -8,7 +8,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.catalog.markdown import render_markdown
 from apps.catalog.models import (
     Artifact,
     Document,
@@ -23,6 +22,7 @@ from apps.catalog.models import (
 )
 from apps.catalog.search import FACETS, ORDERINGS
 from apps.catalog.services import revision_diff
+from marketplace.markdown import render_markdown
 
 
 class TermSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from django import template
 from django.utils.safestring import SafeString
 
 from apps.catalog.models import Offering, Plan, RegulatoryClearance
-from apps.storefront.markdown import render_markdown
+from marketplace.markdown import render_markdown
 
 register = template.Library()
 
@@ -28,7 +28,7 @@ AUTHORITY_SHORT = {
 
 @register.filter(name="markdown")
 def markdown_filter(text: str, under: int = 2) -> SafeString:
-    """Vendor Markdown rendered and sanitized (see apps/storefront/markdown.py); its headings
+    """Vendor Markdown rendered and sanitized (see marketplace/markdown.py); its headings
     nest under the page's <h{under}> (`|markdown:3` inside an <h3> section)."""
     return render_markdown(text or "", under=int(under))
 

@@ -64,7 +64,6 @@ from apps.catalog.services import (
 )
 from apps.organizations.models import Organization
 from apps.storefront.forms import ReasonForm, add_service_error, error_summary
-from apps.storefront.markdown import render_markdown
 from apps.storefront.portal_forms import (
     CLEARANCE_ROWS,
     ActiveForm,
@@ -81,6 +80,7 @@ from apps.storefront.portal_forms import (
 )
 from apps.storefront.views.organization import acting_organization, forbidden
 from marketplace.errors import ApplicationError
+from marketplace.markdown import render_markdown
 from marketplace.principal import Principal, Role
 
 S = Listing.Status
@@ -304,7 +304,7 @@ def _facts_context(
     summary += [{"href": "#clearances", "text": f"Regulatory clearances: {text}"} for text in row_errors or []]
     preview = None
     if action == "preview" and form is not None:
-        preview = render_markdown(form.data.get(form.add_prefix("description"), ""))
+        preview = render_markdown(form.data.get(form.add_prefix("description"), ""), under=2)
     return {
         "form": form,
         "term_fields": tuple(TERM_MODELS),
@@ -354,7 +354,7 @@ def description_preview(request: HttpRequest, principal: Principal, organization
     if not request.htmx:
         return redirect("storefront:portal-listing", slug=listing.slug)
     text = request.POST.get("facts-description", "")[:20000]
-    return render(request, "storefront/portal/_description_preview.html", {"preview": render_markdown(text)})
+    return render(request, "storefront/portal/_description_preview.html", {"preview": render_markdown(text, under=2)})
 
 
 def _term_names() -> dict[str, dict[str, str]]:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from apps.storefront.markdown import nest_headings, render_markdown
+from marketplace.markdown import nest_headings, render_markdown
 
 
 def levels(html: str) -> list[int]:
@@ -25,7 +25,7 @@ def levels(html: str) -> list[int]:
     ],
 )
 def test_headings_start_under_the_section_and_never_skip_a_level(markdown: str, expected: list[int]) -> None:
-    html = render_markdown(markdown)
+    html = render_markdown(markdown, under=2)  # the store's listing page: under its <h2> sections
     assert levels(html) == expected
     assert len(re.findall(r"</h[1-6]>", html)) == len(expected)
     assert all(f"<h{n}>" in html and f"</h{n}>" in html for n in expected)
@@ -33,6 +33,11 @@ def test_headings_start_under_the_section_and_never_skip_a_level(markdown: str, 
 
 def test_under_an_h3_section_they_start_at_h4() -> None:
     assert levels(render_markdown("# Release 2.0\n\n## Fixed", under=3)) == [4, 5]
+
+
+def test_without_a_section_the_levels_stay_as_written() -> None:
+    """The API's description_html: its clients place the HTML themselves."""
+    assert levels(render_markdown("## Features\n\n#### Detail\n\n# Top")) == [2, 4, 1]
 
 
 def test_the_deepest_level_is_h6() -> None:

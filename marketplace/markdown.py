@@ -1,11 +1,15 @@
-"""Vendor-written Markdown (listing descriptions, release notes) rendered to safe HTML.
+"""Vendor-written Markdown (listing descriptions, release notes) rendered to safe HTML, the same
+way for the API's `description_html` and the store.
 
 Python-Markdown passes raw HTML through, so its output is never trusted: nh3 (ammonia) keeps
-only a small allowlist of tags and attributes, only http(s) and mailto links, drops <script>
-and <style> together with their content, and gives every link rel="noopener noreferrer
-nofollow". Headings are renumbered to sit under the page's <h2> section: the first is an <h3>,
-and none is more than one level deeper than the one before (a description starting with
-"## Features", or jumping from "#" to "####", would otherwise skip levels of the page's outline)."""
+only a small allowlist of tags and attributes (no images, forms, frames, styles or event
+handlers), only http(s) and mailto links, drops <script> and <style> together with their
+content, and gives every link rel="noopener noreferrer nofollow".
+
+The store nests headings under the page section they appear in (`under=2`: the first is an
+<h3>, and none is more than one level deeper than the one before), so a description starting
+with "## Features", or jumping from "#" to "####", does not skip levels of the page's outline.
+The API keeps the levels as written (`under=None`): its clients place the HTML themselves."""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ ALLOWED_TAGS = {
     "dl",
     "dt",
     "em",
+    "h1",
+    "h2",
     "h3",
     "h4",
     "h5",
@@ -40,21 +46,26 @@ ALLOWED_TAGS = {
     "strong",
     "sub",
     "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
     "ul",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "ol": {"start"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "noopener noreferrer nofollow"
-EXTENSIONS = ["sane_lists", "fenced_code", "toc"]
-EXTENSION_CONFIGS = {"toc": {"baselevel": 3, "marker": ""}}
+EXTENSIONS = ["tables", "sane_lists", "fenced_code"]
 
 
-def render_markdown(text: str, *, under: int = 2) -> SafeString:
-    """Markdown in, sanitized HTML out (safe to put in a template as is), its headings nested
-    under an <h{under}>."""
+def render_markdown(text: str | None, *, under: int | None = None) -> SafeString:
+    """Markdown in, sanitized HTML out (safe to put in a template as is); with `under`, its
+    headings nested under an <h{under}>."""
     if not text:
         return mark_safe("")
-    html = python_markdown.markdown(text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS)
+    html = python_markdown.markdown(text, extensions=EXTENSIONS, output_format="html")
     cleaned = nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -63,7 +74,9 @@ def render_markdown(text: str, *, under: int = 2) -> SafeString:
         link_rel=LINK_REL,
         strip_comments=True,
     )
-    return mark_safe(nest_headings(cleaned, under=under))  # noqa: S308 - sanitized by nh3 just above
+    if under is not None:
+        cleaned = nest_headings(cleaned, under=under)
+    return mark_safe(cleaned)  # noqa: S308 - sanitized by nh3 just above
 
 
 _HEADING_TAG = re.compile(r"<(/?)h([1-6])>")

@@ -22,6 +22,7 @@ from apps.catalog.models import (
     Offering,
     Plan,
     RegulatoryClearance,
+    Screenshot,
     Specialty,
     Standard,
     Version,
@@ -201,6 +202,20 @@ class ListingAdmin(OperatorConsoleMixin, admin.ModelAdmin):
         return False
 
 
+def _revision_value(field: str, value: Any) -> Any:
+    """A changed value as the reviewer should see it: pictures for the logo and screenshots."""
+    storage = Screenshot._meta.get_field("file").storage
+    if field == "logo":
+        return format_html('<img src="{}" alt="logo" width="96">', storage.url(value)) if value else "—"
+    if field == "screenshots":
+        return format_html_join(
+            " ",
+            '<figure><img src="{}" alt="{}" width="240"><figcaption>{}</figcaption></figure>',
+            ((storage.url(item["file"]), item["caption"], item["caption"] or item["filename"]) for item in value or []),
+        )
+    return value
+
+
 @admin.register(ListingRevision)
 class ListingRevisionAdmin(OperatorConsoleMixin, admin.ModelAdmin):
     list_display = ("listing", "status", "submitted_at", "reviewed_at")
@@ -215,7 +230,10 @@ class ListingRevisionAdmin(OperatorConsoleMixin, admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td></tr>",
-            ((field, change["old"], change["new"]) for field, change in services.revision_diff(revision).items()),
+            (
+                (field, _revision_value(field, change["old"]), _revision_value(field, change["new"]))
+                for field, change in services.revision_diff(revision).items()
+            ),
         )
         return format_html(
             "<table><thead><tr><th>field</th><th>live</th><th>proposed</th></tr></thead><tbody>{}</tbody></table>",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 from collections.abc import Collection, Iterable
 from decimal import Decimal
 from typing import Any
@@ -38,7 +39,7 @@ from apps.catalog.models import (
 )
 from apps.organizations.models import Organization
 from marketplace.audit import audit_record
-from marketplace.errors import Conflict, Forbidden, ValidationFailed
+from marketplace.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from marketplace.events import event_emit
 from marketplace.principal import Principal, Role
 from marketplace.transitions import transition_check
@@ -200,12 +201,66 @@ def clearances_snapshot(listing: Listing) -> list[dict[str, Any]]:
 
 
 def listing_facts_snapshot(listing: Listing) -> dict[str, Any]:
-    """The facts a revision copies and reviewers compare."""
+    """The facts a revision copies and reviewers compare, its logo and screenshots included."""
     snapshot: dict[str, Any] = {field: getattr(listing, field) for field in FACT_FIELDS}
     for field in TERM_MODELS:
         snapshot[field] = sorted(getattr(listing, field).values_list("slug", flat=True))
     snapshot["clearances"] = clearances_snapshot(listing)
+    snapshot.update(_media_snapshot(listing))
     return snapshot
+
+
+def _screenshot_entry(screenshot: Screenshot) -> dict[str, Any]:
+    return {
+        "id": str(screenshot.public_id),
+        "caption": screenshot.caption,
+        "file": screenshot.file.name,
+        "filename": screenshot.filename,
+        "content_type": screenshot.content_type,
+        "size": screenshot.size,
+        "sha256": screenshot.sha256,
+    }
+
+
+def _media_snapshot(listing: Listing) -> dict[str, Any]:
+    """The logo (its stored name) and the screenshots in order, as a revision records them: a
+    revision's proposed screenshots live only in its data until it is approved."""
+    return {
+        "logo": listing.logo.name or "",
+        "screenshots": [_screenshot_entry(screenshot) for screenshot in listing.screenshots.all()],
+    }
+
+
+def _apply_media(listing: Listing, changes: dict[str, dict[str, Any]]) -> None:
+    """Make an approved revision's logo and screenshots the live ones (inside its transaction)."""
+    if "logo" in changes:
+        listing.logo.name = changes["logo"]["new"] or ""
+        listing.save(update_fields=["logo", "updated_at"])
+    if "screenshots" not in changes:
+        return
+    wanted = changes["screenshots"]["new"] or []
+    live = {str(screenshot.public_id): screenshot for screenshot in listing.screenshots.all()}
+    kept = {entry["id"] for entry in wanted}
+    for public_id, screenshot in live.items():
+        if public_id not in kept:
+            screenshot.delete()
+    for position, entry in enumerate(wanted):
+        screenshot = live.get(entry["id"])
+        if screenshot is None:
+            Screenshot.objects.create(
+                public_id=entry["id"],
+                listing=listing,
+                caption=entry["caption"],
+                position=position,
+                file=entry["file"],
+                filename=entry["filename"],
+                content_type=entry["content_type"],
+                size=entry["size"],
+                sha256=entry["sha256"],
+            )
+        elif (screenshot.caption, screenshot.position) != (entry["caption"], position):
+            screenshot.caption, screenshot.position = entry["caption"], position
+            screenshot.save(update_fields=["caption", "position", "updated_at"])
 
 
 def listing_refresh_index(*, listing: Listing) -> None:
@@ -292,9 +347,45 @@ def listing_update(*, listing: Listing, actor: Principal, data: dict[str, Any]) 
     return listing
 
 
-def listing_set_logo(*, listing: Listing, actor: Principal, upload: UploadedFile | None) -> Listing:
-    _require_vendor_side(listing, actor)
+SCREENSHOTS_MAX = 20
+
+
+def _require_media_editable(listing: Listing) -> None:
+    """A draft's logo and screenshots change at once; a live listing's only through a reviewed
+    revision (what the store shows has been reviewed)."""
+    if listing.status == S.RETIRED:
+        raise Conflict("A retired listing cannot change.", code="invalid_transition")
     _require_not_in_review(listing)
+    if listing.status in (S.PUBLISHED, S.SUSPENDED):
+        raise Conflict(
+            "The logo and screenshots of a live listing change through a revision: create one "
+            f"(POST /api/v1/apps/{listing.slug}/revisions/), upload to it and submit it for review.",
+            code="revision_required",
+            extra={"current_status": listing.status},
+        )
+
+
+def _caption(caption: str | None) -> str:
+    caption = (caption or "").strip()
+    if len(caption) > 200:
+        raise ValidationFailed.for_field("caption", "Keep the caption to 200 characters.")
+    from marketplace.patient_data import guard_patient_data
+
+    guard_patient_data({"caption": caption})
+    return caption
+
+
+def _require_room_for_screenshot(count: int) -> None:
+    if count >= SCREENSHOTS_MAX:
+        raise ValidationFailed.for_field(
+            "file", f"A listing shows at most {SCREENSHOTS_MAX} screenshots; remove one first."
+        )
+
+
+def listing_set_logo(*, listing: Listing, actor: Principal, upload: UploadedFile | None) -> Listing:
+    """The vendor sets a draft's logo (a live listing's changes through a revision)."""
+    _require_vendor_side(listing, actor)
+    _require_media_editable(listing)
     stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/logos")
     with transaction.atomic():
         listing = Listing.objects.select_for_update().get(pk=listing.pk)
@@ -769,14 +860,21 @@ def document_remove(*, document: Document, actor: Principal) -> None:
 
 
 def screenshot_add(*, listing: Listing, actor: Principal, caption: str, upload: UploadedFile | None) -> Screenshot:
+    """The vendor adds a screenshot to a draft, after the others (a live listing's screenshots
+    change through a revision)."""
     _require_vendor_side(listing, actor)
-    _require_not_in_review(listing)
+    _require_media_editable(listing)
+    caption = _caption(caption)
+    _require_room_for_screenshot(listing.screenshots.count())
     stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/screenshots")
     with transaction.atomic():
+        listing = Listing.objects.select_for_update().get(pk=listing.pk)  # positions are counted under it
+        _require_media_editable(listing)
         position = listing.screenshots.count()
+        _require_room_for_screenshot(position)
         screenshot = Screenshot.objects.create(
             listing=listing,
-            caption=(caption or "")[:200],
+            caption=caption,
             position=position,
             file=stored.name,
             filename=stored.filename,
@@ -792,6 +890,26 @@ def screenshot_add(*, listing: Listing, actor: Principal, caption: str, upload: 
             new={"filename": stored.filename},
         )
     return screenshot
+
+
+def screenshot_remove(*, screenshot: Screenshot, actor: Principal) -> None:
+    """The vendor removes a draft's screenshot; the ones after it move up."""
+    _require_vendor_side(screenshot.listing, actor)
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().get(pk=screenshot.listing_id)
+        _require_media_editable(listing)
+        audit_record(
+            actor=actor,
+            action="catalog.screenshot.removed",
+            target=screenshot,
+            organization=listing.vendor,
+            old={"filename": screenshot.filename, "caption": screenshot.caption},
+        )
+        screenshot.delete()
+        for position, remaining in enumerate(listing.screenshots.all()):
+            if remaining.position != position:
+                remaining.position = position
+                remaining.save(update_fields=["position", "updated_at"])
 
 
 # --- revisions of live listings --------------------------------------------------------------
@@ -880,6 +998,108 @@ def revision_update(*, revision: ListingRevision, actor: Principal, data: dict[s
     return revision
 
 
+def _lock_editable_revision(revision: ListingRevision, actor: Principal) -> ListingRevision:
+    """The revision locked for a change of its media; 409 unless it is a draft or has changes
+    requested. Revisions made before media were part of revisions get the live media first."""
+    _require_vendor_side(revision.listing, actor)
+    revision = ListingRevision.objects.select_for_update().select_related("listing__vendor").get(pk=revision.pk)
+    if revision.status not in (R.DRAFT, R.CHANGES_REQUESTED):
+        raise Conflict(
+            f"A {revision.status} revision cannot be edited.",
+            code="invalid_transition",
+            extra={"current_status": revision.status},
+        )
+    if "logo" not in revision.base or "screenshots" not in revision.base:
+        live = _media_snapshot(revision.listing)
+        revision.base = {**live, **revision.base}
+        revision.data = {**live, **revision.data}
+    return revision
+
+
+def _save_media(revision: ListingRevision, actor: Principal, *, action: str, old: Any, new: Any) -> None:
+    revision.save(update_fields=["base", "data", "updated_at"])
+    audit_record(
+        actor=actor, action=action, target=revision, organization=revision.listing.vendor, old=old, new=new
+    )
+
+
+def revision_set_logo(*, revision: ListingRevision, actor: Principal, upload: UploadedFile | None) -> ListingRevision:
+    """Propose a new logo for a live listing; the store shows it once the revision is approved."""
+    _require_vendor_side(revision.listing, actor)
+    stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/logos")
+    with transaction.atomic():
+        revision = _lock_editable_revision(revision, actor)
+        old = revision.data["logo"]
+        revision.data = {**revision.data, "logo": stored.name}
+        _save_media(
+            revision,
+            actor,
+            action="catalog.revision.logo_changed",
+            old={"logo": old},
+            new={"logo": stored.name, "sha256": stored.sha256},
+        )
+    return revision
+
+
+def revision_screenshot_add(
+    *, revision: ListingRevision, actor: Principal, caption: str, upload: UploadedFile | None
+) -> ListingRevision:
+    """Propose a screenshot for a live listing, after the others."""
+    _require_vendor_side(revision.listing, actor)
+    caption = _caption(caption)
+    stored = store_upload(upload=upload, policy=IMAGE_POLICY, field="file", folder="listings/screenshots")
+    with transaction.atomic():
+        revision = _lock_editable_revision(revision, actor)
+        screenshots = list(revision.data["screenshots"])
+        _require_room_for_screenshot(len(screenshots))
+        entry = {
+            "id": str(uuid.uuid4()),
+            "caption": caption,
+            "file": stored.name,
+            "filename": stored.filename,
+            "content_type": stored.content_type,
+            "size": stored.size,
+            "sha256": stored.sha256,
+        }
+        revision.data = {**revision.data, "screenshots": [*screenshots, entry]}
+        _save_media(
+            revision,
+            actor,
+            action="catalog.revision.screenshot_added",
+            old=None,
+            new={"screenshot": entry["id"], "filename": stored.filename},
+        )
+    return revision
+
+
+def revision_screenshot_remove(*, revision: ListingRevision, actor: Principal, screenshot_id: str) -> ListingRevision:
+    """Propose to remove a screenshot (a live one, or one this revision added)."""
+    with transaction.atomic():
+        revision = _lock_editable_revision(revision, actor)
+        screenshots = list(revision.data["screenshots"])
+        removed = next((entry for entry in screenshots if entry["id"] == str(screenshot_id)), None)
+        if removed is None:
+            raise NotFound("This revision has no such screenshot.")
+        revision.data = {**revision.data, "screenshots": [entry for entry in screenshots if entry is not removed]}
+        _save_media(
+            revision,
+            actor,
+            action="catalog.revision.screenshot_removed",
+            old={"screenshot": removed["id"], "filename": removed["filename"]},
+            new=None,
+        )
+    return revision
+
+
+def revision_media(revision: ListingRevision) -> dict[str, Any]:
+    """The logo and screenshots the listing shows once the revision is approved (those of the
+    live listing for a revision that proposes none)."""
+    media = {key: revision.data[key] for key in ("logo", "screenshots") if key in revision.data}
+    if len(media) < 2:
+        media = {**_media_snapshot(revision.listing), **media}
+    return media
+
+
 def _revision_transition(
     *, revision: ListingRevision, actor: Principal, target: str, action: str, event: str | None, reason: str = ""
 ) -> ListingRevision:
@@ -910,6 +1130,7 @@ def _revision_transition(
         if target == R.APPROVED:
             changes = revision_diff(revision)
             _apply_facts(listing, {field: change["new"] for field, change in changes.items()})
+            _apply_media(listing, changes)
             listing_refresh_index(listing=listing)
         revision.save(update_fields=fields)
         audit_record(

@@ -14,6 +14,15 @@ urlpatterns = [
     path(f"{LISTING}/revision/new/", portal.revision_new, name="portal-revision-create"),
     path(f"{LISTING}/revision/submit/", portal.revision_submit_view, name="portal-revision-submit"),
     path(f"{LISTING}/revision/withdraw/", portal.revision_withdraw_view, name="portal-revision-withdraw"),
+    path(f"{LISTING}/revision/logo/", portal.revision_logo, name="portal-revision-logo"),
+    path(
+        f"{LISTING}/revision/screenshots/new/", portal.revision_screenshot_new, name="portal-revision-screenshot-create"
+    ),
+    path(
+        f"{LISTING}/revision/screenshots/<uuid:public_id>/remove/",
+        portal.revision_screenshot_remove_view,
+        name="portal-revision-screenshot-remove",
+    ),
     path(f"{LISTING}/offerings/", portal.offerings_page, name="portal-offerings"),
     path(f"{LISTING}/offerings/new/", portal.offering_new, name="portal-offering-create"),
     path(f"{LISTING}/offerings/<uuid:public_id>/", portal.offering_edit, name="portal-offering"),
@@ -29,6 +38,11 @@ urlpatterns = [
     path(f"{LISTING}/documents/<uuid:public_id>/remove/", portal.document_remove_view, name="portal-document-remove"),
     path(f"{LISTING}/logo/", portal.logo_upload, name="portal-logo"),
     path(f"{LISTING}/screenshots/new/", portal.screenshot_new, name="portal-screenshot-create"),
+    path(
+        f"{LISTING}/screenshots/<uuid:public_id>/remove/",
+        portal.screenshot_remove_view,
+        name="portal-screenshot-remove",
+    ),
     path(f"{LISTING}/review/", portal.review_page, name="portal-review"),
     path(f"{LISTING}/submit/", portal.listing_submit_view, name="portal-submit"),
     path(f"{LISTING}/retire/", portal.listing_retire_view, name="portal-retire"),

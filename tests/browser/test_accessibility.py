@@ -13,6 +13,7 @@ README_SCREENSHOTS=1 the desktop run also writes the README's pictures to docs/s
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from apps.accounts.models import User
@@ -113,10 +115,12 @@ def _active_trial(plan: Plan, hospital: Organization, vendor: Organization) -> T
 
 
 @pytest.fixture
-def world(transactional_db: None, settings: Any) -> dict[str, Any]:
+def world(transactional_db: None, settings: Any, tmp_path: Path) -> dict[str, Any]:
     """The demo data, then (tasks run inline, the sandbox without delay): St. Mary's tries two
-    of Radiant AI's apps and buys one of them, and accepts the demo's issued quote."""
+    of Radiant AI's apps and buys one of them, and accepts the demo's issued quote; Radiant AI
+    proposes a new logo and a screenshot for its live listing in a revision."""
     settings.MARKETPLACE_SANDBOX = {"step_seconds": 0, "fail_step": "", "transient_failures": 0}
+    settings.MEDIA_ROOT = tmp_path / "media"
     seed_demo()
     seed_catalog_demo()
     seed_procurement_demo()
@@ -147,6 +151,8 @@ def world(transactional_db: None, settings: Any) -> dict[str, Any]:
     deployment = Deployment.objects.filter(entitlement__subscription=subscription).first()
     assert deployment is not None
     quote_vendor = _member(requested.vendor, Role.ADMIN)
+    vendor_admin = _member(radiant, Role.ADMIN)
+    _propose_pictures(Listing.objects.get(slug=LISTING), member_principal(vendor_admin))
     operator = User.objects.get(email="operator@marketplace.example")
 
     compare = "/compare/?" + "&".join(f"apps={slug}" for slug in COMPARED)
@@ -183,13 +189,15 @@ def world(transactional_db: None, settings: Any) -> dict[str, Any]:
             ],
         ),
         "vendor": (
-            _member(radiant, Role.ADMIN).user,
+            vendor_admin.user,
             [
                 ("analytics", "/organization/analytics/?days=90"),
                 ("my-listings", "/organization/listings/"),
                 ("listing-editor", f"/organization/listings/{LISTING}/"),
                 ("listing-offerings", f"/organization/listings/{LISTING}/offerings/"),
                 ("listing-versions", f"/organization/listings/{LISTING}/versions/"),
+                ("listing-documents", f"/organization/listings/{LISTING}/documents/"),
+                ("listing-revision", f"/organization/listings/{LISTING}/revision/"),
                 ("requests", "/organization/requests/"),
                 ("fulfillment-settings", f"/organization/offerings/{_first_offering(LISTING)}/fulfillment/"),
             ],
@@ -200,6 +208,24 @@ def world(transactional_db: None, settings: Any) -> dict[str, Any]:
         ),
         "operator": (operator, [("operator-review-queue", "/operator/catalog/listing/")]),
     }
+
+
+def _propose_pictures(listing: Listing, actor: Any) -> None:
+    """An open revision of a live listing with a new logo and one more screenshot."""
+    from PIL import Image
+
+    from apps.catalog import services as catalog
+
+    def png(name: str, size: tuple[int, int], color: str) -> SimpleUploadedFile:
+        buffer = io.BytesIO()
+        Image.new("RGB", size, color).save(buffer, format="PNG")
+        return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+    revision = catalog.revision_create(listing=listing, actor=actor, data={})
+    catalog.revision_set_logo(revision=revision, actor=actor, upload=png("logo.png", (96, 96), "teal"))
+    catalog.revision_screenshot_add(
+        revision=revision, actor=actor, caption="The nodule worklist", upload=png("worklist.png", (640, 400), "navy")
+    )
 
 
 def _first_offering(slug: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -105,6 +106,32 @@ def test_a_revision_shows_what_changes_and_is_approved(console: Client, radiant:
     listing.refresh_from_db()
     assert listing.tagline == "Flags LVO in minutes"
     assert ListingRevision.objects.get(pk=revision.pk).status == ListingRevision.Status.APPROVED
+
+
+@pytest.mark.usefixtures("media_root")
+def test_a_revision_shows_the_proposed_logo_and_screenshots_as_pictures(
+    console: Client, radiant: Any, operator: Any
+) -> None:
+    from marketplace.principal import operator_principal
+    from tests.catalog.factories import png_bytes, upload
+
+    listing = _listing_in_review(radiant)
+    services.listing_approve(listing=listing, actor=operator_principal(operator))
+    revision = services.revision_create(listing=listing, actor=_vendor_actor(radiant), data={})
+    services.revision_set_logo(
+        revision=revision, actor=_vendor_actor(radiant), upload=upload("new-logo.png", png_bytes(), "image/png")
+    )
+    services.revision_screenshot_add(
+        revision=revision,
+        actor=_vendor_actor(radiant),
+        caption="<b>Worklist</b>",
+        upload=upload("worklist.png", png_bytes(), "image/png"),
+    )
+    services.revision_submit(revision=revision, actor=_vendor_actor(radiant))
+    page = console.get(f"/operator/catalog/listingrevision/{revision.pk}/change/").content.decode()
+    assert re.search(r'<img src="/media/listings/logos/\w+/new-logo.png"', page)
+    assert 'alt="&lt;b&gt;Worklist&lt;/b&gt;"' in page and "<b>Worklist</b>" not in page  # escaped
+    assert re.search(r'<img src="/media/listings/screenshots/\w+/worklist.png"', page)
 
 
 def test_the_listing_page_is_read_only_for_operators(console: Client, radiant: Any) -> None:

@@ -210,20 +210,26 @@ def test_on_request_documents_are_for_verified_providers(
         assert download["X-Checksum-SHA256"] == mds2.sha256
 
 
-# --- logos -----------------------------------------------------------------------------------
+# --- logos (of a draft; a live listing's through a revision: test_media_revisions.py) ----------
 
 
-def test_a_real_png_becomes_the_logo(live: Listing, radiant: Party, anonymous_api: Any) -> None:
+@pytest.fixture
+def draft(radiant: Party) -> Listing:
+    return ready_listing(vendor=radiant.organization, name="Chest X-ray Triage")
+
+
+def test_a_real_png_becomes_the_logo(draft: Listing, radiant: Party, anonymous_api: Any) -> None:
     content = png_bytes((64, 64))
     response = radiant.api("member").post(
-        f"/api/v1/apps/{live.slug}/logo/", {"file": upload("logo.png", content, "image/png")}, format="multipart"
+        f"/api/v1/apps/{draft.slug}/logo/", {"file": upload("logo.png", content, "image/png")}, format="multipart"
     )
     assert response.status_code == 200, response.content
     assert response.json()["logo_url"].endswith("/logo.png")
-    live.refresh_from_db()
-    assert live.logo.name.startswith("listings/logos/") and live.logo.read() == content
+    draft.refresh_from_db()
+    assert draft.logo.name.startswith("listings/logos/") and draft.logo.read() == content
     entry = AuditEntry.objects.get(action="catalog.listing.logo_changed")
     assert entry.new_values["sha256"] == hashlib.sha256(content).hexdigest()
+    publish_listing(draft)
     assert anonymous_api.get("/api/v1/apps/", {"q": "Chest"}).json()["results"][0]["logo_url"]
 
 
@@ -238,18 +244,18 @@ def test_a_real_png_becomes_the_logo(live: Listing, radiant: Party, anonymous_ap
         ("empty", "logo.png", b""),
     ],
 )
-def test_a_fake_logo_is_refused(label: str, name: str, content: bytes, live: Listing, radiant: Party) -> None:
+def test_a_fake_logo_is_refused(label: str, name: str, content: bytes, draft: Listing, radiant: Party) -> None:
     response = radiant.api("member").post(
-        f"/api/v1/apps/{live.slug}/logo/", {"file": upload(name, content, "image/png")}, format="multipart"
+        f"/api/v1/apps/{draft.slug}/logo/", {"file": upload(name, content, "image/png")}, format="multipart"
     )
     assert_error(response, 400, field="file")
-    live.refresh_from_db()
-    assert not live.logo
+    draft.refresh_from_db()
+    assert not draft.logo
 
 
-def test_a_logo_upload_without_a_file_names_the_field(live: Listing, radiant: Party) -> None:
+def test_a_logo_upload_without_a_file_names_the_field(draft: Listing, radiant: Party) -> None:
     assert_error(
-        radiant.api("member").post(f"/api/v1/apps/{live.slug}/logo/", {}, format="multipart"), 400, field="file"
+        radiant.api("member").post(f"/api/v1/apps/{draft.slug}/logo/", {}, format="multipart"), 400, field="file"
     )
 
 

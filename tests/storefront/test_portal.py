@@ -27,6 +27,7 @@ from tests.catalog.factories import (
     an_operator,
     png_bytes,
     publish_listing,
+    ready_listing,
     upload,
     verify,
 )
@@ -406,6 +407,54 @@ def test_versions_artifacts_documents_and_images_upload(radiant: Party, vocabula
     assert 'alt="The worklist"' in client.get(url("portal-documents", listing)).content.decode()
     response = client.post(url("portal-document-remove", listing, public_id=document.public_id))
     assert response.status_code == 302 and not Document.objects.exists()
+    screenshot = listing.screenshots.get()
+    response = client.post(url("portal-screenshot-remove", listing, public_id=screenshot.public_id))
+    assert response.status_code == 302 and not listing.screenshots.exists()
+
+
+def test_a_live_listing_changes_its_logo_and_screenshots_through_a_revision(
+    radiant: Party, vocabulary: dict[str, Any]
+) -> None:
+    draft = ready_listing(vendor=radiant.organization, name="Chest Triage", slug="chest-triage")
+    client = signed_in(radiant.member)
+    for caption in ("The worklist", "The findings"):
+        data = {"screenshot-caption": caption, "screenshot-file": upload("shot.png", png_bytes((40, 30)))}
+        assert client.post(url("portal-screenshot-create", draft), data).status_code == 302
+    live = publish_listing(draft)
+    worklist = live.screenshots.get(caption="The worklist")
+
+    page = client.get(url("portal-documents", live))
+    html = assert_csp_clean(page)
+    assert "change through a revision" in text(page)
+    assert 'name="logo-file"' not in html and 'name="screenshot-file"' not in html
+    response = client.post(url("portal-logo", live), {"logo-file": upload("logo.png", png_bytes())})
+    assert response.status_code == 409 and "through a revision" in text(response)
+    assert not Listing.objects.get(pk=live.pk).logo
+
+    assert client.post(url("portal-revision-create", live)).status_code == 302
+    page = client.get(url("portal-revision", live))
+    html = assert_csp_clean(page)
+    assert 'alt="The worklist"' in html and 'name="logo-file"' in html
+    response = client.post(url("portal-revision-logo", live), {"logo-file": upload("logo.png", b"not a png")})
+    assert response.status_code == 400 and "not a .png file" in field_error(response.content.decode(), "id_logo-file")
+    logo = {"logo-file": upload("logo.png", png_bytes())}
+    assert client.post(url("portal-revision-logo", live), logo).status_code == 302
+    data = {"screenshot-caption": "The report", "screenshot-file": upload("report.png", png_bytes((40, 30), "red"))}
+    assert client.post(url("portal-revision-screenshot-create", live), data).status_code == 302
+    response = client.post(url("portal-revision-screenshot-remove", live, public_id=worklist.public_id))
+    assert response.status_code == 302
+
+    page = client.get(url("portal-revision", live))
+    assert_csp_clean(page)
+    changes = text(page)
+    assert "Logo — logo" in changes and "Screenshots The worklist; The findings The findings; The report" in changes
+    live.refresh_from_db()
+    assert not live.logo and live.screenshots.count() == 2  # nothing is live before the review
+
+    assert client.post(url("portal-revision-submit", live)).status_code == 302
+    catalog.revision_approve(revision=ListingRevision.objects.get(listing=live), actor=an_operator())
+    live.refresh_from_db()
+    assert live.logo and [s.caption for s in live.screenshots.all()] == ["The findings", "The report"]
 
 
 # --- review ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from apps.catalog.models import (
     Version,
 )
 from apps.catalog.search import FACETS, ORDERINGS
-from apps.catalog.services import revision_diff
+from apps.catalog.services import revision_diff, revision_media
 from marketplace.markdown import render_markdown
 
 
@@ -338,6 +338,23 @@ class ScreenshotSerializer(serializers.ModelSerializer):
         return screenshot.file.url
 
 
+class ScreenshotInputSerializer(serializers.Serializer):
+    caption = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    file = serializers.FileField(allow_empty_file=False)
+
+
+class ProposedScreenshotSerializer(serializers.Serializer):
+    """A screenshot as a revision proposes it (a live one kept, or a new one)."""
+
+    id = serializers.UUIDField()
+    caption = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    sha256 = serializers.CharField()
+
+    def get_url(self, entry: dict[str, Any]) -> str:
+        return Screenshot._meta.get_field("file").storage.url(entry["file"])
+
+
 class ListingDetailSerializer(ListingSummarySerializer):
     description_html = serializers.SerializerMethodField()
     specialties = TermSerializer(many=True)
@@ -453,6 +470,10 @@ class RevisionSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     listing = serializers.SlugField(source="listing.slug", read_only=True)
     changes = serializers.SerializerMethodField()
+    logo_url = serializers.SerializerMethodField(help_text="The logo the listing shows once the revision is approved.")
+    screenshots = serializers.SerializerMethodField(
+        help_text="The screenshots, in order, the listing shows once the revision is approved."
+    )
 
     class Meta:
         model = ListingRevision
@@ -462,6 +483,8 @@ class RevisionSerializer(serializers.ModelSerializer):
             "status",
             "data",
             "changes",
+            "logo_url",
+            "screenshots",
             "review_reason",
             "submitted_at",
             "reviewed_at",
@@ -472,6 +495,14 @@ class RevisionSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "object"}})
     def get_changes(self, revision: ListingRevision) -> dict[str, Any]:
         return revision_diff(revision)
+
+    def get_logo_url(self, revision: ListingRevision) -> str | None:
+        logo = revision_media(revision)["logo"]
+        return Listing._meta.get_field("logo").storage.url(logo) if logo else None
+
+    @extend_schema_field(ProposedScreenshotSerializer(many=True))
+    def get_screenshots(self, revision: ListingRevision) -> list[dict[str, Any]]:
+        return ProposedScreenshotSerializer(revision_media(revision)["screenshots"], many=True).data
 
 
 class FacetValueSerializer(serializers.Serializer):

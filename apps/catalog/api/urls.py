@@ -15,6 +15,7 @@ listing_router.register("offerings", views.OfferingViewSet, basename="listing-of
 listing_router.register("plans", views.PlanViewSet, basename="listing-plan")
 listing_router.register("versions", views.VersionViewSet, basename="listing-version")
 listing_router.register("documents", views.DocumentViewSet, basename="listing-document")
+listing_router.register("screenshots", views.ScreenshotViewSet, basename="listing-screenshot")
 listing_router.register("revisions", views.RevisionViewSet, basename="listing-revision")
 listing_router.register("reviews", views.ReviewViewSet, basename="listing-review")
 

@@ -22,7 +22,17 @@ from apps.catalog import selectors, services
 from apps.catalog.api import serializers as s
 from apps.catalog.files import ARTIFACT_POLICY, DOCUMENT_POLICY, FilePolicy
 from apps.catalog.freshness import ConditionalCatalogMixin
-from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
+from apps.catalog.models import (
+    Artifact,
+    Document,
+    Listing,
+    ListingRevision,
+    Offering,
+    Plan,
+    Review,
+    Screenshot,
+    Version,
+)
 from apps.catalog.search import (
     CLOSED_VALUES,
     FACETS,
@@ -539,13 +549,57 @@ class DocumentViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         return _download(self.get_object())
 
 
+def _screenshot_input(request: Request) -> dict[str, Any]:
+    """The multipart fields of a screenshot upload (`caption`, `file`), checked."""
+    payload = request.data if isinstance(request.data, Mapping) else {}
+    data = s.ScreenshotInputSerializer(data={"caption": payload.get("caption", ""), "file": request.FILES.get("file")})
+    if not data.is_valid():
+        fields = {k: [str(e) for e in v] for k, v in data.errors.items()}
+        if "file" in fields and "file" not in request.FILES:
+            fields["file"] = ["Attach a file."]
+        raise ValidationFailed("Invalid screenshot.", fields=fields)
+    return dict(data.validated_data)
+
+
+class ScreenshotViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The listing's screenshots, in order. The vendor adds (multipart `file`, `caption`) and
+    removes them while the listing is a draft; a live listing's change through a revision
+    (`.../revisions/{id}/screenshots/`), so the store shows only what was reviewed."""
+
+    serializer_class = s.ScreenshotSerializer
+    queryset = Screenshot.objects.none()
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_parsers(self) -> list[Any]:
+        if getattr(self.request, "method", "GET") == "POST":
+            return [parser() for parser in (*UPLOAD_PARSERS, JSONParser)]
+        return super().get_parsers()  # type: ignore[misc]
+
+    def get_queryset(self) -> QuerySet[Screenshot]:
+        return self.listing.screenshots.select_related("listing__vendor")
+
+    @extend_schema(
+        request={"multipart/form-data": s.ScreenshotInputSerializer}, responses={201: s.ScreenshotSerializer}
+    )
+    def create(self, request: Request, listing_slug: str) -> Response:
+        values = _screenshot_input(request)
+        screenshot = services.screenshot_add(
+            listing=self.listing, actor=self.principal, caption=values["caption"], upload=values["file"]
+        )
+        return Response(s.ScreenshotSerializer(screenshot).data, status=201)
+
+    def destroy(self, request: Request, listing_slug: str, id: str) -> Response:
+        services.screenshot_remove(screenshot=self.get_object(), actor=self.principal)
+        return Response(status=204)
+
+
 class RevisionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Changes to a live listing, reviewed like a listing while the live version stays.
     `changes` shows reviewers what a revision changes."""
 
     serializer_class = s.RevisionSerializer
     queryset = ListingRevision.objects.none()
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[ListingRevision]:
         return selectors.revisions_visible_to(listing=self.listing, principal=self.principal).select_related("listing")
@@ -595,6 +649,38 @@ class RevisionViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveM
         return Response(
             s.RevisionSerializer(services.revision_withdraw(revision=self.get_object(), actor=self.principal)).data
         )
+
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("RevisionLogoUpload", {"file": serializers.ImageField()})},
+        responses=s.RevisionSerializer,
+    )
+    @action(detail=True, methods=["post"], parser_classes=UPLOAD_PARSERS)
+    def logo(self, request: Request, listing_slug: str, id: str) -> Response:
+        """Propose a new logo (PNG, JPEG or WebP, at most 5 MB) for the live listing."""
+        revision = services.revision_set_logo(
+            revision=self.get_object(), actor=self.principal, upload=request.FILES.get("file")
+        )
+        return Response(s.RevisionSerializer(revision).data)
+
+    @extend_schema(request={"multipart/form-data": s.ScreenshotInputSerializer}, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["post"], parser_classes=UPLOAD_PARSERS)
+    def screenshots(self, request: Request, listing_slug: str, id: str) -> Response:
+        """Propose a screenshot, after the others (multipart `file`, `caption`)."""
+        values = _screenshot_input(request)
+        revision = services.revision_screenshot_add(
+            revision=self.get_object(), actor=self.principal, caption=values["caption"], upload=values["file"]
+        )
+        return Response(s.RevisionSerializer(revision).data)
+
+    @extend_schema(request=None, responses=s.RevisionSerializer)
+    @action(detail=True, methods=["delete"], url_path=r"screenshots/(?P<screenshot_id>[0-9a-fA-F-]{36})")
+    def remove_screenshot(self, request: Request, listing_slug: str, id: str, screenshot_id: str) -> Response:
+        """Propose to remove a screenshot (a live one, or one the revision added); the answer is
+        the revision."""
+        revision = services.revision_screenshot_remove(
+            revision=self.get_object(), actor=self.principal, screenshot_id=screenshot_id
+        )
+        return Response(s.RevisionSerializer(revision).data)
 
 
 class ReviewViewSet(ListingChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

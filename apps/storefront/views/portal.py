@@ -56,10 +56,15 @@ from apps.catalog.services import (
     plan_update,
     revision_create,
     revision_diff,
+    revision_media,
+    revision_screenshot_add,
+    revision_screenshot_remove,
+    revision_set_logo,
     revision_submit,
     revision_update,
     revision_withdraw,
     screenshot_add,
+    screenshot_remove,
     version_create,
 )
 from apps.organizations.models import Organization
@@ -121,6 +126,8 @@ FACT_LABELS = {
     "support_email": "Support e-mail",
     "support_url": "Support page",
     "eula_version": "EULA version",
+    "logo": "Logo",
+    "screenshots": "Screenshots",
 }
 
 PortalView = Callable[..., HttpResponse]
@@ -384,6 +391,10 @@ def _show(field: str, value: Any, names: dict[str, dict[str, str]]) -> str:
             )
             for item in value
         )
+    if field == "screenshots":
+        return "; ".join(item.get("caption") or item.get("filename", "") for item in value)
+    if field == "logo":
+        return str(value).rsplit("/", 1)[-1]
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)
@@ -418,6 +429,7 @@ def _revision_response(
     *,
     status: int = 200,
     error: str = "",
+    bound: Any = None,
 ) -> HttpResponse:
     context = _editor_context(principal, organization, listing, "facts")
     revision = _revision_or_404(principal, listing)
@@ -447,9 +459,30 @@ def _revision_response(
             "is_open_revision": revision.status in OPEN_REVISION,
             "on_revision_page": True,
             "error": error,
+            **_revision_media_context(revision, editable=editable, bound=bound),
         }
     )
     return render(request, "storefront/portal/revision.html", context, status=status)
+
+
+def _revision_media_context(revision: ListingRevision, *, editable: bool, bound: Any) -> dict[str, Any]:
+    """The logo and screenshots the revision proposes, with their addresses, and the upload forms."""
+    media = revision_media(revision)
+    logo_storage = Listing._meta.get_field("logo").storage
+    screenshots = [
+        {**entry, "url": logo_storage.url(entry["file"]), "label": entry["caption"] or entry["filename"]}
+        for entry in media["screenshots"]
+    ]
+    logo_form = bound if isinstance(bound, LogoForm) else (LogoForm() if editable else None)
+    screenshot_form = bound if isinstance(bound, ScreenshotForm) else (ScreenshotForm() if editable else None)
+    return {
+        "proposed_logo_url": logo_storage.url(media["logo"]) if media["logo"] else "",
+        "proposed_screenshots": screenshots,
+        "logo_form": logo_form,
+        "logo_summary": error_summary(logo_form),
+        "screenshot_form": screenshot_form,
+        "screenshot_summary": error_summary(screenshot_form),
+    }
 
 
 @vendor_portal
@@ -855,11 +888,16 @@ def _documents_response(
             return bound
         return form_class() if can_add else None
 
-    document_form, logo_form, screenshot_form = form_for(DocumentForm), form_for(LogoForm), form_for(ScreenshotForm)
+    # A live listing's logo and screenshots change through a revision (see the revision page).
+    media_editable = context["editable"]
+    document_form = form_for(DocumentForm)
+    logo_form = form_for(LogoForm) if media_editable else None
+    screenshot_form = form_for(ScreenshotForm) if media_editable else None
     context.update(
         {
             "documents": documents_visible_to(listing=listing, principal=principal),
             "screenshots": listing.screenshots.all(),
+            "media_editable": media_editable,
             "document_form": document_form,
             "document_summary": error_summary(document_form),
             "logo_form": logo_form,
@@ -980,6 +1018,98 @@ def screenshot_new(request: HttpRequest, principal: Principal, organization: Org
         lambda data: screenshot_add(listing=listing, actor=principal, caption=data["caption"], upload=data["file"]),
         lambda screenshot: f"The screenshot {screenshot.caption or screenshot.filename} is uploaded.",
         "#screenshots",
+    )
+
+
+@require_POST
+@vendor_portal
+def screenshot_remove_view(
+    request: HttpRequest, principal: Principal, organization: Organization, slug: str, public_id: UUID
+):
+    listing = _listing_or_404(principal, organization, slug)
+    screenshot = get_object_or_404(listing.screenshots.select_related("listing__vendor"), public_id=public_id)
+    try:
+        screenshot_remove(screenshot=screenshot, actor=principal)
+    except ApplicationError as exc:
+        return _documents_response(request, principal, organization, listing, status=exc.status_code, error=exc.message)
+    label = screenshot.caption or screenshot.filename
+    return _done(
+        request, f"The screenshot {label} is removed.", _url("storefront:portal-documents", listing, "#screenshots")
+    )
+
+
+# --- a revision's logo and screenshots -------------------------------------------------------------
+
+
+def _revision_media_upload(
+    request: HttpRequest,
+    principal: Principal,
+    organization: Organization,
+    slug: str,
+    form_class: type,
+    call: Callable[[ListingRevision, dict[str, Any]], Any],
+    notice: str,
+) -> HttpResponse:
+    listing = _listing_or_404(principal, organization, slug)
+    revision = _revision_or_404(principal, listing)
+    form = form_class(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            call(revision, form.cleaned_data)
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+            status = exc.status_code
+        else:
+            return _done(request, notice, _url("storefront:portal-revision", listing, "#revision-media"))
+    return _revision_response(request, principal, organization, listing, status=_status(request, status), bound=form)
+
+
+@require_POST
+@vendor_portal
+def revision_logo(request: HttpRequest, principal: Principal, organization: Organization, slug: str):
+    return _revision_media_upload(
+        request,
+        principal,
+        organization,
+        slug,
+        LogoForm,
+        lambda revision, data: revision_set_logo(revision=revision, actor=principal, upload=data["file"]),
+        "The new logo is in the revision; the store shows it once the revision is approved.",
+    )
+
+
+@require_POST
+@vendor_portal
+def revision_screenshot_new(request: HttpRequest, principal: Principal, organization: Organization, slug: str):
+    return _revision_media_upload(
+        request,
+        principal,
+        organization,
+        slug,
+        ScreenshotForm,
+        lambda revision, data: revision_screenshot_add(
+            revision=revision, actor=principal, caption=data["caption"], upload=data["file"]
+        ),
+        "The screenshot is in the revision; the store shows it once the revision is approved.",
+    )
+
+
+@require_POST
+@vendor_portal
+def revision_screenshot_remove_view(
+    request: HttpRequest, principal: Principal, organization: Organization, slug: str, public_id: UUID
+):
+    listing = _listing_or_404(principal, organization, slug)
+    revision = _revision_or_404(principal, listing)
+    try:
+        revision_screenshot_remove(revision=revision, actor=principal, screenshot_id=str(public_id))
+    except ApplicationError as exc:
+        return _revision_response(request, principal, organization, listing, status=exc.status_code, error=exc.message)
+    return _done(
+        request,
+        "The revision no longer shows this screenshot; the store keeps it until the revision is approved.",
+        _url("storefront:portal-revision", listing, "#revision-media"),
     )
 
 

@@ -15,7 +15,8 @@
 #   SCHEMATHESIS_REPORT_DIR default test-artifacts/schemathesis
 #   SCHEMATHESIS_CALLERS    default "anonymous provider-admin vendor-admin": an anonymous caller,
 #                           St. Mary's (a provider) admin client and Radiant AI's (a vendor);
-#                           name fewer to save time
+#                           name fewer to save time; "provider-readonly" (St. Mary's read-only
+#                           client) and "other-vendor-admin" (DoseWise) may be named too
 #   SCHEMATHESIS_ARGS       more schemathesis arguments, e.g. "--include-path-regex trials"
 #
 # Nothing is excluded: every operation of the schema is called, also the site agent's (which
@@ -96,9 +97,10 @@ for _ in $(seq 1 60); do
 done
 curl -sf "${BASE}/healthz" >/dev/null
 
-token_of() {  # token_of ORGANIZATION: a token of its demo admin client (README, "Using the API")
+token_of() {  # token_of ORGANIZATION [ROLE]: a token of its demo client (README, "Using the API")
+    local role="${2:-admin}"
     curl -sf -X POST "${BASE}/o/token/" -d grant_type=client_credentials \
-        -d client_id="demo-$1-admin" -d client_secret="demo-secret-$1-admin" |
+        -d client_id="demo-$1-${role}" -d client_secret="demo-secret-$1-${role}" |
         "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 }
 
@@ -136,6 +138,12 @@ for caller in $CALLERS; do
         vendor-admin)
             token=$(token_of radiant-ai)
             run_twice vendor-admin -H "Authorization: Bearer ${token}" || status=1 ;;
+        provider-readonly)
+            token=$(token_of st-marys read-only)
+            run_twice provider-readonly -H "Authorization: Bearer ${token}" || status=1 ;;
+        other-vendor-admin)  # the demo identifiers belong to St. Mary's and Radiant AI: 404s
+            token=$(token_of dosewise)
+            run_twice other-vendor-admin -H "Authorization: Bearer ${token}" || status=1 ;;
         *) echo "schemathesis: unknown caller ${caller}"; status=1 ;;
     esac
 done

@@ -66,6 +66,21 @@ _PROGRESS_FIELDS = (
 )
 
 
+# What a transition saves: its own fields and the progress the step runner hands it to save along.
+_TRANSITION_FIELDS = list(
+    dict.fromkeys(
+        (
+            "status",
+            "failure_reason",
+            "activated_at",
+            "deprovisioned_at",
+            *_PROGRESS_FIELDS,
+            "updated_at",
+        )
+    )
+)
+
+
 def _lock(deployment_id: int) -> Deployment:
     """The deployment's row, locked until the transaction ends. Only its own row: the listing is
     read along, not locked (and PostgreSQL refuses FOR UPDATE on the nullable side of a join)."""
@@ -99,7 +114,7 @@ def _transition(deployment: Deployment, target: str, *, actor: Principal, reason
         deployment.estimated_ready_at = None
     if target == D.DEPROVISIONED:
         deployment.deprovisioned_at = now
-    deployment.save()
+    deployment.save(update_fields=_TRANSITION_FIELDS)
     transition_record(
         actor=actor,
         obj=deployment,

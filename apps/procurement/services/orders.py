@@ -81,7 +81,7 @@ def _transition_order(order: Order, target: str, *, actor: Principal, **fields: 
     old, order.status = order.status, target
     for name, value in fields.items():
         setattr(order, name, value)
-    order.save()
+    order.save(update_fields=["status", *fields, "updated_at"])
     transition_record(
         actor=actor,
         obj=order,
@@ -109,7 +109,7 @@ def _transition_subscription(
         subscription.reason = reason[:2000]
     for name, value in fields.items():
         setattr(subscription, name, value)
-    subscription.save()
+    subscription.save(update_fields=["status", "reason", *fields, "updated_at"])
     transition_record(
         actor=actor,
         obj=subscription,

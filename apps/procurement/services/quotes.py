@@ -72,7 +72,8 @@ def _transition(
     quote_request.status = target
     for name, value in fields.items():
         setattr(quote_request, name, value)
-    quote_request.save()
+    # `reason` too: the callers that close a request set it before the transition.
+    quote_request.save(update_fields=["status", "reason", *fields, "updated_at"])
     latest = quote_request.quotes.order_by("-version").first()
     transition_record(
         actor=actor,

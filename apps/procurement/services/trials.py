@@ -59,7 +59,7 @@ def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = ""
     trial.status = target
     for name, value in fields.items():
         setattr(trial, name, value)
-    trial.save()
+    trial.save(update_fields=["status", *fields, "updated_at"])
     transition_record(
         actor=actor,
         obj=trial,

@@ -470,7 +470,16 @@ def _revision_media_context(revision: ListingRevision, *, editable: bool, bound:
     media = revision_media(revision)
     logo_storage = Listing._meta.get_field("logo").storage
     screenshots = [
-        {**entry, "url": logo_storage.url(entry["file"]), "label": entry["caption"] or entry["filename"]}
+        {
+            "url": logo_storage.url(entry["file"]),
+            "label": entry["caption"] or entry["filename"],
+            "remove_url": reverse(
+                "storefront:portal-revision-screenshot-remove",
+                kwargs={"slug": revision.listing.slug, "public_id": entry["id"]},
+            )
+            if editable
+            else "",
+        }
         for entry in media["screenshots"]
     ]
     logo_form = bound if isinstance(bound, LogoForm) else (LogoForm() if editable else None)
@@ -896,8 +905,19 @@ def _documents_response(
     context.update(
         {
             "documents": documents_visible_to(listing=listing, principal=principal),
-            "screenshots": listing.screenshots.all(),
-            "media_editable": media_editable,
+            "screenshots": [
+                {
+                    "url": screenshot.file.url,
+                    "label": screenshot.caption or screenshot.filename,
+                    "remove_url": reverse(
+                        "storefront:portal-screenshot-remove",
+                        kwargs={"slug": listing.slug, "public_id": screenshot.public_id},
+                    )
+                    if media_editable
+                    else "",
+                }
+                for screenshot in listing.screenshots.all()
+            ],
             "document_form": document_form,
             "document_summary": error_summary(document_form),
             "logo_form": logo_form,
@@ -916,6 +936,29 @@ def documents_page(request: HttpRequest, principal: Principal, organization: Org
     return _documents_response(request, principal, organization, _listing_or_404(principal, organization, slug))
 
 
+def _submit_upload(
+    request: HttpRequest,
+    form: Any,
+    call: Callable[[dict[str, Any]], Any],
+    *,
+    notice: Callable[[Any], str],
+    url: str,
+    again: Callable[[int], HttpResponse],
+) -> HttpResponse:
+    """Run an upload form's service: on success a notice and a redirect to `url`; otherwise the
+    page again (`again(status)`) with the form's errors, the service's named by field."""
+    status = 400
+    if form.is_valid():
+        try:
+            result = call(form.cleaned_data)
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+            status = exc.status_code
+        else:
+            return _done(request, notice(result), url)
+    return again(status)
+
+
 def _upload(
     request: HttpRequest,
     principal: Principal,
@@ -926,16 +969,14 @@ def _upload(
     notice: Callable[[Any], str],
     anchor: str,
 ) -> HttpResponse:
-    status = 400
-    if form.is_valid():
-        try:
-            result = call(form.cleaned_data)
-        except ApplicationError as exc:
-            add_service_error(form, exc)
-            status = exc.status_code
-        else:
-            return _done(request, notice(result), _url("storefront:portal-documents", listing, anchor))
-    return _documents_response(request, principal, organization, listing, status=status, bound=form)
+    return _submit_upload(
+        request,
+        form,
+        call,
+        notice=notice,
+        url=_url("storefront:portal-documents", listing, anchor),
+        again=lambda status: _documents_response(request, principal, organization, listing, status=status, bound=form),
+    )
 
 
 @require_POST
@@ -1053,16 +1094,16 @@ def _revision_media_upload(
     listing = _listing_or_404(principal, organization, slug)
     revision = _revision_or_404(principal, listing)
     form = form_class(request.POST, request.FILES)
-    status = 400
-    if form.is_valid():
-        try:
-            call(revision, form.cleaned_data)
-        except ApplicationError as exc:
-            add_service_error(form, exc)
-            status = exc.status_code
-        else:
-            return _done(request, notice, _url("storefront:portal-revision", listing, "#revision-media"))
-    return _revision_response(request, principal, organization, listing, status=_status(request, status), bound=form)
+    return _submit_upload(
+        request,
+        form,
+        lambda data: call(revision, data),
+        notice=lambda _: notice,
+        url=_url("storefront:portal-revision", listing, "#revision-media"),
+        again=lambda status: _revision_response(
+            request, principal, organization, listing, status=_status(request, status), bound=form
+        ),
+    )
 
 
 @require_POST

@@ -23,7 +23,17 @@ from django.db.models import Model
 from rest_framework.test import APIClient
 
 from apps.catalog import services as catalog_services
-from apps.catalog.models import Artifact, Document, Listing, ListingRevision, Offering, Plan, Review, Version
+from apps.catalog.models import (
+    Artifact,
+    Document,
+    Listing,
+    ListingRevision,
+    Offering,
+    Plan,
+    Review,
+    Screenshot,
+    Version,
+)
 from apps.organizations import services as organization_services
 from apps.organizations.models import ApiClient, Invitation, Membership, Organization, Site
 from apps.procurement.models import Entitlement, License, Order, Quote, QuoteRequest, Subscription, Trial
@@ -111,6 +121,15 @@ class World:
             version=self.version, actor=vendor_principal(vendor), kind="installer", upload=upload("setup.zip", ZIP)
         )
         self.document = add_document(listing, content=PDF_BYTES)
+        self.screenshot = Screenshot.objects.create(  # before the revision, which then shows it
+            listing=listing,
+            caption="Worklist",
+            file="listings/screenshots/read-only-world.png",
+            filename="read-only-world.png",
+            content_type="image/png",
+            size=1,
+            sha256="0" * 64,
+        )
         self.revision = catalog_services.revision_create(
             listing=listing, actor=vendor_principal(vendor), data={"tagline": "Now faster."}
         )
@@ -156,6 +175,7 @@ class World:
             "versions": self.version.public_id,
             "artifacts": self.artifact.public_id,
             "documents": self.document.public_id,
+            "screenshots": self.screenshot.public_id,
             "revisions": self.revision.public_id,
             "trials": self.trial.public_id,
             "quotes": self.quote.public_id,
@@ -206,6 +226,12 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "file": upload("setup.zip", ZIP),
     },
     ("post", "/api/v1/apps/{slug}/logo/"): lambda w: {"file": upload("logo.png", png_bytes())},
+    ("post", "/api/v1/apps/{listing_slug}/screenshots/"): lambda w: {"file": upload("shot.png", png_bytes())},
+    ("post", "/api/v1/apps/{listing_slug}/revisions/{id}/screenshots/"): lambda w: {
+        "file": upload("shot.png", png_bytes()),
+        "caption": "Worklist",
+    },
+    ("post", "/api/v1/apps/{listing_slug}/revisions/{id}/logo/"): lambda w: {"file": upload("logo.png", png_bytes())},
     ("post", "/api/v1/agent/receipts/"): lambda w: {"receipt": "eyJhbGciOiJFZERTQSJ9.e30.c2ln"},
 }
 

@@ -27,6 +27,40 @@ def outbox_enqueue(*, task_name: str, kwargs: dict[str, Any], queue: str = "") -
     return message
 
 
+def outbox_enqueue_batched(*, task_name: str, key: str, item: Any, queue: str = "", limit: int = 50) -> OutboxMessage:
+    """Like `outbox_enqueue`, for a task that takes a list (`kwargs[key]`): items enqueued in the
+    same atomic block share a message, up to `limit` each, so a change that writes many (an
+    e-mail to every member of an organization) sends one task instead of one per item.
+
+    The message is one of the block's pending after-commit callbacks, registered at exactly the
+    current savepoint level: a rolled-back savepoint removes it together with every row and item
+    it holds, and nothing is appended from a deeper savepoint that could roll back alone. The task
+    skips ids whose rows do not exist (a message sent before a row it names was rolled back)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        level = tuple(connection.savepoint_ids)
+        for entry in reversed(connection.run_on_commit):
+            message = getattr(entry[1], "outbox_batch", None)
+            if (
+                message is not None
+                and tuple(entry[0]) == level
+                and (message.task_name, message.queue) == (task_name, queue)
+                and len(message.kwargs[key]) < limit
+            ):
+                message.kwargs[key].append(item)
+                OutboxMessage.objects.filter(pk=message.pk).update(kwargs=message.kwargs)
+                return message
+    message = OutboxMessage.objects.create(task_name=task_name, kwargs={key: [item]}, queue=queue)
+
+    def publish() -> None:
+        publish.outbox_batch = None  # type: ignore[attr-defined]  # sent: later items need a message of their own
+        _publish(message)
+
+    publish.outbox_batch = message  # type: ignore[attr-defined]
+    transaction.on_commit(publish)
+    return message
+
+
 def outbox_send(*, message_id: int) -> bool:
     """Publish one pending message; True when the broker accepted it."""
     message = OutboxMessage.objects.filter(pk=message_id, dispatched_at__isnull=True).first()

@@ -51,6 +51,23 @@ def sent_messages_purge() -> dict[str, int]:
     time_limit=60,
 )
 def send_email(*, email_id: int) -> bool:
+    """One e-mail: messages queued before e-mails were sent in batches (kept for them)."""
     from marketplace.notifications import email_deliver
 
     return email_deliver(email_id=email_id)
+
+
+@shared_task(
+    name="notifications.send_emails",
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def send_emails(*, email_ids: list[int]) -> int:
+    from marketplace.notifications import emails_deliver
+
+    return emails_deliver(email_ids=email_ids)

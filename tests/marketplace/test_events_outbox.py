@@ -34,7 +34,7 @@ def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise BrokerDown("Error 111 connecting to redis:6379. Connection refused.")
 
-    task = app.tasks["notifications.send_email"]
+    task = app.tasks["notifications.send_emails"]
     monkeypatch.setattr(type(task), "apply_async", refuse)
 
 
@@ -169,8 +169,8 @@ def test_an_outbox_row_is_dispatched_on_commit(st_mary: Party, django_capture_on
     message.refresh_from_db()
     assert message.dispatched_at is not None and message.attempts == 1
     assert (message.task_name, message.kwargs, message.queue) == (
-        "notifications.send_email",
-        {"email_id": email.pk},
+        "notifications.send_emails",
+        {"email_ids": [email.pk]},
         "notifications",
     )
     assert [m.to for m in mail.outbox] == [["carol@example.org"]]
@@ -207,7 +207,7 @@ def test_a_broker_outage_at_commit_leaves_the_row_pending_and_the_request_succee
 def test_the_reconciler_resends_pending_rows_after_the_grace_period(
     st_mary: Party, settings: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
 ) -> None:
-    task = app.tasks["notifications.send_email"]
+    task = app.tasks["notifications.send_emails"]
     with monkeypatch.context() as outage:
         outage.setattr(type(task), "apply_async", lambda *a, **k: (_ for _ in ()).throw(BrokerDown("down")))
         with django_capture_on_commit_callbacks(execute=True):
@@ -234,7 +234,7 @@ def test_the_reconciler_keeps_trying_while_the_broker_is_down(
     st_mary: Party, broker_down: None, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        outbox_enqueue(task_name="notifications.send_email", kwargs={"email_id": 0}, queue="notifications")
+        outbox_enqueue(task_name="notifications.send_emails", kwargs={"email_ids": [0]}, queue="notifications")
     OutboxMessage.objects.update(created_at=timezone.now() - timedelta(hours=1))
     assert outbox_reconcile() == 0
     assert outbox_reconcile() == 0

@@ -76,12 +76,14 @@ def events_assign_sequence(*, batch_size: int = 500) -> int:
         pending = list(
             Event.objects.filter(sequence__isnull=True).order_by("id").values_list("id", flat=True)[:batch_size]
         )
-        for event_id in pending:
-            counter.last_value += 1
-            Event.objects.filter(pk=event_id, sequence__isnull=True).update(sequence=counter.last_value)
-            assigned += 1
-        if assigned:
+        if pending:
+            # One statement for the batch (a CASE by id): the counter's lock keeps every other
+            # assigner out until this commits, so the rows read above are still unnumbered.
+            numbered = [Event(pk=event_id, sequence=counter.last_value + n) for n, event_id in enumerate(pending, 1)]
+            Event.objects.bulk_update(numbered, ["sequence"], batch_size=batch_size)
+            counter.last_value += len(pending)
             counter.save(update_fields=["last_value"])
+            assigned = len(pending)
     if assigned:
         events_sequenced.send(sender=Event, count=assigned)
     return assigned

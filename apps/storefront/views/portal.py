@@ -468,10 +468,10 @@ def _revision_response(
 def _revision_media_context(revision: ListingRevision, *, editable: bool, bound: Any) -> dict[str, Any]:
     """The logo and screenshots the revision proposes, with their addresses, and the upload forms."""
     media = revision_media(revision)
-    logo_storage = Listing._meta.get_field("logo").storage
+    storage = Listing._meta.get_field("logo").storage  # the screenshots' too: the default storage
     screenshots = [
         {
-            "url": logo_storage.url(entry["file"]),
+            "url": storage.url(entry["file"]),
             "label": entry["caption"] or entry["filename"],
             "remove_url": reverse(
                 "storefront:portal-revision-screenshot-remove",
@@ -485,7 +485,7 @@ def _revision_media_context(revision: ListingRevision, *, editable: bool, bound:
     logo_form = bound if isinstance(bound, LogoForm) else (LogoForm() if editable else None)
     screenshot_form = bound if isinstance(bound, ScreenshotForm) else (ScreenshotForm() if editable else None)
     return {
-        "proposed_logo_url": logo_storage.url(media["logo"]) if media["logo"] else "",
+        "proposed_logo_url": storage.url(media["logo"]) if media["logo"] else "",
         "proposed_screenshots": screenshots,
         "logo_form": logo_form,
         "logo_summary": error_summary(logo_form),

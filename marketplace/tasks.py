@@ -1,5 +1,7 @@
 """Kernel housekeeping run by beat. Thin wrappers around services."""
 
+from typing import Any
+
 from celery import shared_task
 
 from marketplace.events import events_assign_sequence as _events_assign_sequence
@@ -40,16 +42,17 @@ def sent_messages_purge() -> dict[str, int]:
 
 
 
-@shared_task(
-    name="notifications.send_email",
-    acks_late=True,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    soft_time_limit=50,
-    time_limit=60,
-)
+# SMTP errors are OSErrors: transient, retried with back-off; a sent e-mail is never sent again.
+_EMAIL_RETRIES: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (OSError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="notifications.send_email", soft_time_limit=50, time_limit=60, **_EMAIL_RETRIES)
 def send_email(*, email_id: int) -> bool:
     """One e-mail: messages queued before e-mails were sent in batches (kept for them)."""
     from marketplace.notifications import email_deliver
@@ -57,16 +60,7 @@ def send_email(*, email_id: int) -> bool:
     return email_deliver(email_id=email_id)
 
 
-@shared_task(
-    name="notifications.send_emails",
-    acks_late=True,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    soft_time_limit=240,
-    time_limit=300,
-)
+@shared_task(name="notifications.send_emails", soft_time_limit=240, time_limit=300, **_EMAIL_RETRIES)
 def send_emails(*, email_ids: list[int]) -> int:
     from marketplace.notifications import emails_deliver
 

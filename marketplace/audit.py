@@ -36,8 +36,32 @@ def audit_record(
 ) -> AuditEntry:
     """Append one audit entry naming the principal, the object, old and new values, and the
     request id and client address of the current request (empty for workers and beat)."""
+    entry = audit_entry_build(
+        actor=actor,
+        action=action,
+        target=target,
+        organization=organization,
+        counterparty=counterparty,
+        old=old,
+        new=new,
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_entry_build(
+    *,
+    actor: Principal,
+    action: str,
+    target: models.Model,
+    organization: Any = None,
+    counterparty: Any = None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """The unsaved entry `audit_record` writes, for writers that insert many in one statement."""
     context = current_request_context()
-    return AuditEntry.objects.create(
+    return AuditEntry(
         action=action,
         actor_kind=actor.kind.value,
         actor_id=actor.actor_id,

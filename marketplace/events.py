@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models, transaction
 from django.dispatch import Signal
 
+from marketplace.bulk import bulk_insert_rows, bulk_update_rows
 from marketplace.models import Event, EventSequence
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,29 @@ def event_emit(
 
     `organization` and `counterparty` are the organizations that may see it (for two-party
     objects, provider and vendor)."""
-    event = Event.objects.create(
+    event = event_build(type=type, subject=subject, organization=organization, counterparty=counterparty, data=data)
+    event.save(force_insert=True)
+    _sequence_after_commit()
+    return event
+
+
+def events_emit_many(events: list[Event]) -> None:
+    """Record events built with `event_build` in one statement (numbered after commit, as one)."""
+    if events:
+        bulk_insert_rows(events)
+        _sequence_after_commit()
+
+
+def event_build(
+    *,
+    type: str,
+    subject: models.Model,
+    organization: Any = None,
+    counterparty: Any = None,
+    data: dict[str, Any] | None = None,
+) -> Event:
+    """The unsaved event `event_emit` records."""
+    return Event(
         type=type,
         organization=organization,
         counterparty=counterparty,
@@ -36,8 +59,6 @@ def event_emit(
         subject_id=str(getattr(subject, "public_id", None) or getattr(subject, "slug", None) or subject.pk),
         data=data or {},
     )
-    _sequence_after_commit()
-    return event
 
 
 def _sequence_after_commit() -> None:
@@ -77,10 +98,10 @@ def events_assign_sequence(*, batch_size: int = 500) -> int:
             Event.objects.filter(sequence__isnull=True).order_by("id").values_list("id", flat=True)[:batch_size]
         )
         if pending:
-            # One statement for the batch (a CASE by id): the counter's lock keeps every other
+            # One statement for the batch: the counter's lock keeps every other
             # assigner out until this commits, so the rows read above are still unnumbered.
             numbered = [Event(pk=event_id, sequence=counter.last_value + n) for n, event_id in enumerate(pending, 1)]
-            Event.objects.bulk_update(numbered, ["sequence"], batch_size=batch_size)
+            bulk_update_rows(numbered, ["sequence"])
             counter.last_value += len(pending)
             counter.save(update_fields=["last_value"])
             assigned = len(pending)

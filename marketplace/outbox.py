@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -27,38 +29,69 @@ def outbox_enqueue(*, task_name: str, kwargs: dict[str, Any], queue: str = "") -
     return message
 
 
-def outbox_enqueue_batched(*, task_name: str, key: str, item: Any, queue: str = "", limit: int = 50) -> OutboxMessage:
-    """Like `outbox_enqueue`, for a task that takes a list (`kwargs[key]`): items enqueued in the
-    same atomic block share a message, up to `limit` each, so a change that writes many (an
-    e-mail to every member of an organization) sends one task instead of one per item.
-
-    The message is one of the block's pending after-commit callbacks, registered at exactly the
-    current savepoint level: a rolled-back savepoint removes it together with every row and item
-    it holds, and nothing is appended from a deeper savepoint that could roll back alone. The task
-    skips ids whose rows do not exist (a message sent before a row it names was rolled back)."""
+@contextmanager
+def outbox_batching() -> Iterator[None]:
+    """Inside this block, batched messages (`outbox_enqueue_batched`) are shared across the
+    savepoints of the transaction too: a bulk job that calls one service per object (each with
+    its own savepoint), such as approving many trials at once, sends a few tasks instead of one
+    per object. Use it around the whole loop, inside its transaction."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block:
+    connection.outbox_batching = getattr(connection, "outbox_batching", 0) + 1
+    try:
+        yield
+    finally:
+        connection.outbox_batching -= 1
+
+
+def outbox_enqueue_batched(
+    *, task_name: str, key: str, items: Sequence[Any], queue: str = "", limit: int = 50
+) -> list[OutboxMessage]:
+    """Like `outbox_enqueue`, for a task that takes a list (`kwargs[key]`): the items an atomic
+    block enqueues share messages, up to `limit` each, so a change that writes many (an e-mail to
+    every member, a deployment per site of an order) sends a few tasks instead of one per item.
+
+    A message is one of the block's pending after-commit callbacks. By default items join only
+    a message registered at exactly the current savepoint level; inside `outbox_batching()`
+    they join any pending one of the transaction. Both are safe because the task skips ids whose
+    rows do not exist: a rolled-back savepoint leaves its ids in a message created further out
+    but removes their rows (ids are never reused), and one that created a message removes it
+    (it is no longer pending, so nothing joins it later). Returns the messages that got items."""
+    pending = list(items)
+    touched: list[OutboxMessage] = []
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and pending:
         level = tuple(connection.savepoint_ids)
+        anywhere = getattr(connection, "outbox_batching", 0) > 0
         for entry in reversed(connection.run_on_commit):
             message = getattr(entry[1], "outbox_batch", None)
             if (
                 message is not None
-                and tuple(entry[0]) == level
+                and (anywhere or tuple(entry[0]) == level)
                 and (message.task_name, message.queue) == (task_name, queue)
-                and len(message.kwargs[key]) < limit
             ):
-                message.kwargs[key].append(item)
-                OutboxMessage.objects.filter(pk=message.pk).update(kwargs=message.kwargs)
-                return message
-    message = OutboxMessage.objects.create(task_name=task_name, kwargs={key: [item]}, queue=queue)
+                room = limit - len(message.kwargs[key])
+                if room > 0:
+                    message.kwargs[key].extend(pending[:room])
+                    pending = pending[room:]
+                    OutboxMessage.objects.filter(pk=message.pk).update(kwargs=message.kwargs)
+                    touched.append(message)
+                break  # only the newest open message of this task: the older ones are full
+    for start in range(0, len(pending), limit):
+        message = OutboxMessage.objects.create(
+            task_name=task_name, kwargs={key: pending[start : start + limit]}, queue=queue
+        )
+        transaction.on_commit(_batch_publisher(message))
+        touched.append(message)
+    return touched
 
+
+def _batch_publisher(message: OutboxMessage) -> Callable[[], None]:
     def publish() -> None:
         publish.outbox_batch = None  # type: ignore[attr-defined]  # sent: later items need a message of their own
         _publish(message)
 
     publish.outbox_batch = message  # type: ignore[attr-defined]
-    transaction.on_commit(publish)
-    return message
+    return publish
 
 
 def outbox_send(*, message_id: int) -> bool:

@@ -93,19 +93,20 @@ def test_a_failing_address_holds_back_none_of_the_others_and_a_retry_sends_each_
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
         emails = queue(3)
-    real_deliver = notifications.email_deliver
+    real_send = notifications.EmailMessage.send
 
-    def flaky(*, email_id: int) -> bool:
-        if email_id == emails[0].pk:
+    def flaky(message: Any, fail_silently: bool = False) -> int:
+        if message.to == [emails[0].to]:
             raise smtplib.SMTPServerDisconnected("connection lost")
-        return real_deliver(email_id=email_id)
+        return real_send(message, fail_silently)
 
-    monkeypatch.setattr(notifications, "email_deliver", flaky)
+    monkeypatch.setattr(notifications.EmailMessage, "send", flaky)
     with pytest.raises(smtplib.SMTPServerDisconnected):
         notifications.emails_deliver(email_ids=[e.pk for e in emails])
     assert sent_to() == ["person1@example.org", "person2@example.org"]  # the others went out
+    assert OutgoingEmail.objects.get(pk=emails[0].pk).sent_at is None  # its mark was rolled back
 
-    monkeypatch.setattr(notifications, "email_deliver", real_deliver)
+    monkeypatch.setattr(notifications.EmailMessage, "send", real_send)
     assert notifications.emails_deliver(email_ids=[e.pk for e in emails]) == 1  # the retry
     assert sent_to() == ["person0@example.org", "person1@example.org", "person2@example.org"]
     assert notifications.emails_deliver(email_ids=[*(e.pk for e in emails), 987654]) == 0  # once; unknown skipped

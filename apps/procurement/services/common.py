@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -11,18 +12,33 @@ from django.conf import settings
 from apps.catalog.models import Listing
 from apps.organizations.models import Membership, Organization
 from marketplace.errors import Forbidden, ValidationFailed
-from marketplace.notifications import email_queue
+from marketplace.notifications import emails_queue
 from marketplace.principal import Principal, Role
 from marketplace.tenancy import party_side
 
 
 def notify_members(organization: Organization, *, subject: str, body: str) -> None:
     """E-mail every active member of an organization (ids and links only, never patient data)."""
-    emails = Membership.objects.filter(organization=organization, user__is_active=True).values_list(
-        "user__email", flat=True
+    notify_members_many([(organization, subject, body)])
+
+
+def notify_members_many(notices: list[tuple[Organization, str, str]]) -> None:
+    """`notify_members` for many (organization, subject, body): one query for the members, one
+    insert for the e-mails."""
+    if not notices:
+        return
+    members: dict[int, set[str]] = defaultdict(set)
+    for organization_id, email in Membership.objects.filter(
+        organization_id__in={organization.pk for organization, _, _ in notices}, user__is_active=True
+    ).values_list("organization_id", "user__email"):
+        members[organization_id].add(email)
+    emails_queue(
+        [
+            (email, subject, body)
+            for organization, subject, body in notices
+            for email in sorted(members[organization.pk])
+        ]
     )
-    for email in sorted(set(emails)):
-        email_queue(to=email, subject=subject, body=body)
 
 
 def refuse_own_listing(*, provider: Organization, listing: Listing, doing: str) -> None:

@@ -88,7 +88,13 @@ class SandboxBackend:
     name = "sandbox"
 
     def _config(self) -> dict:
-        return {"step_seconds": 1.0, "fail_step": "", "transient_failures": 0, **settings.MARKETPLACE_SANDBOX}
+        return {
+            "step_seconds": 1.0,
+            "fail_step": "",
+            "transient_failures": 0,
+            "latency_seconds": 0.0,
+            **settings.MARKETPLACE_SANDBOX,
+        }
 
     def provision_steps(self, deployment: Deployment) -> list[StepSpec]:
         seconds = float(self._config()["step_seconds"])
@@ -123,7 +129,9 @@ class SandboxBackend:
             raise PermanentProvisioningError(f"The sandbox refuses step '{step}' (failure injected).")
         if seen < int(config["transient_failures"]):
             raise TransientProvisioningError(f"The sandbox is busy at step '{step}' (transient failure injected).")
-        time.sleep(float(config["step_seconds"]))
+        wait = float(config["step_seconds"]) + float(config["latency_seconds"])
+        if wait > 0:  # sleep(0) still gives up the CPU: not at zero delay
+            time.sleep(wait)
         return self._result(deployment, step)
 
     @staticmethod

@@ -26,14 +26,15 @@ from apps.provisioning.backends import (
     backend_for,
 )
 from apps.provisioning.models import Deployment, DeploymentStep
-from apps.provisioning.signals import deployment_status_changed
+from apps.provisioning.signals import deployments_status_changed
 from marketplace.audit import audit_record
+from marketplace.bulk import bulk_update_rows
 from marketplace.errors import Conflict, Forbidden
 from marketplace.events import event_emit
-from marketplace.outbox import outbox_enqueue
+from marketplace.outbox import outbox_enqueue, outbox_enqueue_batched
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
-from marketplace.transitions import transition_check, transition_record
+from marketplace.transitions import TransitionEntry, transition_check, transition_record_many
 
 logger = logging.getLogger(__name__)
 D = Deployment.Status
@@ -49,6 +50,7 @@ DEPLOYMENT_TRANSITIONS: dict[str, set[str]] = {
     D.DEPROVISIONED: set(),
 }
 ADVANCE_TASK = "provisioning.advance_deployment"
+ADVANCE_BATCH_TASK = "provisioning.advance_deployments"
 # The deployment status in which the steps of a phase run.
 _PHASE_STATUS: dict[str, str] = {
     DeploymentStep.Phase.PROVISION: D.PROVISIONING,
@@ -95,42 +97,86 @@ def _dispatch_advance(deployment: Deployment) -> None:
     outbox_enqueue(task_name=ADVANCE_TASK, kwargs={"deployment_id": deployment.pk}, queue="provisioning")
 
 
+def _dispatch_new(deployment: Deployment) -> None:
+    """Hand a new deployment to the workers: in a batch when its steps take no time (the
+    deployments one transaction creates share a task, `deployments_advance`), else a task of its
+    own, so slow backends run side by side on all workers."""
+    if _instant(deployment):
+        outbox_enqueue_batched(
+            task_name=ADVANCE_BATCH_TASK,
+            key="deployment_ids",
+            items=[deployment.pk],
+            queue="provisioning",
+            limit=settings.MARKETPLACE_PROVISIONING_BATCH_SIZE,
+        )
+    else:
+        _dispatch_advance(deployment)
+
+
+def _instant(deployment: Deployment) -> bool:
+    """Whether the backend expects every provisioning step of this deployment to take no time."""
+    try:
+        specs = backend_for(deployment.backend).provision_steps(deployment)
+    except PermanentProvisioningError:
+        return False  # an unknown backend: the single path fails it with the reason
+    return all(spec.seconds <= 0 for spec in specs)
+
+
 def _transition(deployment: Deployment, target: str, *, actor: Principal, reason: str = "") -> bool:
     """Move a locked deployment to `target`; False when it is already there."""
-    if deployment.status == target:
-        return False
-    transition_check(what="the deployment", current=deployment.status, target=target, allowed=DEPLOYMENT_TRANSITIONS)
-    old = deployment.status
-    deployment.status = target
+    return bool(_transition_many([deployment], target, actor=actor, reason=reason))
+
+
+def _transition_many(
+    deployments: list[Deployment], target: str, *, actor: Principal, reason: str = ""
+) -> list[Deployment]:
+    """Move locked deployments to `target`: one update, one insert of audit entries, one of
+    events, one signal for the lot. Returns those that moved (the others were there already)."""
+    moved: list[tuple[Deployment, str]] = []
     now = timezone.now()
-    deployment.last_progress_at = now
-    if target == D.FAILED:
-        deployment.failure_reason = reason[:2000]
-    elif target in (D.PROVISIONING, D.DEPROVISIONING):
-        deployment.failure_reason = ""
-    if target == D.ACTIVE:
-        deployment.activated_at = deployment.activated_at or now
-        deployment.progress_percent = 100
-        deployment.estimated_ready_at = None
-    if target == D.DEPROVISIONED:
-        deployment.deprovisioned_at = now
-    deployment.save(update_fields=_TRANSITION_FIELDS)
-    transition_record(
+    for deployment in deployments:
+        if deployment.status == target:
+            continue
+        transition_check(
+            what="the deployment", current=deployment.status, target=target, allowed=DEPLOYMENT_TRANSITIONS
+        )
+        moved.append((deployment, deployment.status))
+        deployment.status = target
+        deployment.last_progress_at = now
+        deployment.updated_at = now  # a bulk update does not touch auto_now fields
+        if target == D.FAILED:
+            deployment.failure_reason = reason[:2000]
+        elif target in (D.PROVISIONING, D.DEPROVISIONING):
+            deployment.failure_reason = ""
+        if target == D.ACTIVE:
+            deployment.activated_at = deployment.activated_at or now
+            deployment.progress_percent = 100
+            deployment.estimated_ready_at = None
+        if target == D.DEPROVISIONED:
+            deployment.deprovisioned_at = now
+    if not moved:
+        return []
+    changed = [deployment for deployment, _ in moved]
+    bulk_update_rows(changed, _TRANSITION_FIELDS)
+    transition_record_many(
         actor=actor,
-        obj=deployment,
         action=f"provisioning.deployment.{target}",
         event=f"deployment.{target}",
-        old_status=old,
         new_status=target,
-        organization=deployment.provider,
-        counterparty=deployment.vendor,
         reason=reason,
-        data={"deployment": str(deployment.public_id), "listing": deployment.listing.slug},
+        entries=[
+            TransitionEntry(
+                deployment,
+                old,
+                deployment.provider,
+                deployment.vendor,
+                {"deployment": str(deployment.public_id), "listing": deployment.listing.slug},
+            )
+            for deployment, old in moved
+        ],
     )
-    deployment_status_changed.send(
-        sender=Deployment, deployment=deployment, old_status=old, new_status=target, actor=actor
-    )
-    return True
+    deployments_status_changed.send(sender=Deployment, deployments=changed, new_status=target, actor=actor)
+    return changed
 
 
 def _create_steps(deployment: Deployment, phase: str) -> None:
@@ -191,7 +237,7 @@ def deployment_create(
         counterparty=listing.vendor,
         data={"deployment": str(deployment.public_id), "listing": listing.slug, "status": D.PENDING},
     )
-    _dispatch_advance(deployment)
+    _dispatch_new(deployment)
     return deployment
 
 
@@ -387,15 +433,19 @@ def _claim_locked(
     if step is None:
         _finish(deployment, phase)
         return None
-    now = timezone.now()
+    _mark_running(deployment, step, timezone.now())
+    step.save(update_fields=["status", "attempts", "started_at"])
+    deployment.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
+    return deployment, step
+
+
+def _mark_running(deployment: Deployment, step: DeploymentStep, now: Any) -> None:
+    """Claim a step of a locked deployment (the caller saves both)."""
     step.status = DeploymentStep.Status.RUNNING
     step.attempts += 1
     step.started_at = step.started_at or now
-    step.save(update_fields=["status", "attempts", "started_at"])
     deployment.current_step = step.name
     deployment.last_progress_at = now
-    deployment.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
-    return deployment, step
 
 
 def _phase_steps(deployment: Deployment, phase: str) -> list[DeploymentStep]:
@@ -470,10 +520,7 @@ def _complete_step(
     if current is None:
         return locked.status, None  # its plan was replaced meanwhile; the new one has its own task
     now = timezone.now()
-    if result.external_id and not locked.external_id:
-        locked.external_id = result.external_id  # recorded before any follow-up call
-    if result.tenant_url:
-        locked.tenant_url = result.tenant_url
+    _record_ids(locked, result)
     if result.wait:
         # Someone outside finishes this step (deployment_activate); nothing is dispatched.
         current.message = result.message[:2000]
@@ -485,18 +532,8 @@ def _complete_step(
         if result.wait_in and locked.status != result.wait_in:
             _transition(locked, result.wait_in, actor=SYSTEM)
         return locked.status, None
-    current.status = DeploymentStep.Status.DONE
-    current.finished_at = now
-    current.message = result.message[:2000]
+    remaining = _mark_done(locked, current, steps, result, backend=backend, now=now)
     current.save(update_fields=["status", "finished_at", "message"])
-    remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
-    locked.progress_percent = int(100 * (len(steps) - len(remaining)) / len(steps))
-    provisioning = step.phase == DeploymentStep.Phase.PROVISION
-    specs = backend.provision_steps(locked) if provisioning else backend.deprovision_steps(locked)
-    expected = {spec.name: spec.seconds for spec in specs}
-    locked.estimated_ready_at = now + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
-    locked.current_step = remaining[0].name if remaining else ""
-    locked.last_progress_at = now
     if not remaining:
         _finish(locked, step.phase)  # saves the progress with the transition
         return locked.status, None
@@ -505,6 +542,229 @@ def _complete_step(
     locked.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
     _dispatch_advance(locked)
     return locked.status, None
+
+
+def _record_ids(deployment: Deployment, result: StepResult) -> None:
+    if result.external_id and not deployment.external_id:
+        deployment.external_id = result.external_id  # recorded before any follow-up call
+    if result.tenant_url:
+        deployment.tenant_url = result.tenant_url
+
+
+def _mark_done(
+    deployment: Deployment,
+    step: DeploymentStep,
+    steps: list[DeploymentStep],
+    result: StepResult,
+    *,
+    backend: Any,
+    now: Any,
+) -> list[DeploymentStep]:
+    """Record a finished step of a locked deployment and its progress (the caller saves both);
+    returns the phase's steps still to run."""
+    step.status = DeploymentStep.Status.DONE
+    step.finished_at = now
+    step.message = result.message[:2000]
+    remaining = [s for s in steps if s.status != DeploymentStep.Status.DONE]
+    deployment.progress_percent = int(100 * (len(steps) - len(remaining)) / len(steps))
+    provisioning = step.phase == DeploymentStep.Phase.PROVISION
+    specs = backend.provision_steps(deployment) if provisioning else backend.deprovision_steps(deployment)
+    expected = {spec.name: spec.seconds for spec in specs}
+    deployment.estimated_ready_at = now + timedelta(seconds=sum(expected.get(s.name, 0) for s in remaining))
+    deployment.current_step = remaining[0].name if remaining else ""
+    deployment.last_progress_at = now
+    return remaining
+
+
+# --- the batch runner: many instant deployments per task ----------------------------------------
+
+
+# A step the backend refused, and why.
+Refusal = tuple[DeploymentStep, PermanentProvisioningError]
+
+
+def deployments_advance(*, deployment_ids: list[int]) -> dict[str, int]:
+    """Provision a batch of new deployments whose steps take no time, in rounds.
+
+    One transaction per round locks the batch (in id order), records the results of the backend
+    calls made since the last round, claims the next step of each deployment and moves those
+    that are done to active, with a few statements for the whole batch. Between rounds each
+    deployment's steps are called one after another (they take no time, so there is no progress
+    to show between them) with the same idempotency keys as `deployment_advance`: a killed
+    worker repeats the calls since the last round, each with one effect. While the task has run
+    for less than MARKETPLACE_PROVISIONING_INLINE_SECONDS a deployment goes on to its next step
+    between rounds; past it, one step per round, and the rest of the batch goes back to the queue
+    as a new batch (with 0, as in the test settings, every step is a round and a task).
+
+    Anything unusual leaves the batch for the single path: a permanent backend error fails that
+    deployment with the reason; a transient one or an unexpected error sends it to a task of its
+    own (which retries with back-off); a step that waits for someone outside continues as in
+    `deployment_advance`; calls slower than the budget hand the rest of their round to tasks of
+    their own; a deployment cancelled, failed or removed meanwhile, or whose id no longer exists,
+    is left to what changed it. Returns counts."""
+    started = time.monotonic()
+    budget = settings.MARKETPLACE_PROVISIONING_INLINE_SECONDS
+    ids = sorted({int(deployment_id) for deployment_id in deployment_ids})
+    counts = {"active": 0, "failed": 0, "handed_off": 0, "requeued": 0}
+    results: dict[int, list[tuple[DeploymentStep, StepResult]]] = {}
+    stopped: dict[int, Refusal | None] = {}  # leave after this round: refused (step, error), or not
+    claim_next = True  # the first round always claims, as a single task does
+    while True:
+        with transaction.atomic():
+            claimed = _batch_round(ids, results, stopped, claim_next=claim_next, counts=counts)
+        _leave_batch(stopped, counts)
+        results, stopped = {}, {}
+        round_started = time.monotonic()
+        for deployment, steps in claimed:
+            if 0 < budget < time.monotonic() - round_started:
+                stopped[deployment.pk] = None  # slow calls after all: the rest of the round go on alone
+                results[deployment.pk] = []
+                continue
+            results[deployment.pk] = done = []
+            for index, step in enumerate(steps):
+                if index and not time.monotonic() - started < budget:
+                    break  # past the budget: one step per round
+                try:
+                    result = backend_for(deployment.backend).run_step(
+                        deployment, step.name, idempotency_key=f"{deployment.public_id}:{step.phase}:{step.name}"
+                    )
+                except PermanentProvisioningError as exc:
+                    stopped[deployment.pk] = (step, exc)  # failed once the round recorded the steps before
+                    break
+                except Exception:  # transient or unexpected: the single task retries it with back-off
+                    logger.warning("Deployment %s leaves its batch at step %s", deployment.public_id, step.name)
+                    stopped[deployment.pk] = None
+                    break
+                done.append((step, result))
+                if result.wait:
+                    break
+        if not results:
+            return counts
+        ids = sorted(results)
+        claim_next = time.monotonic() - started < budget
+
+
+def _leave_batch(stopped: dict[int, Refusal | None], counts: dict[str, int]) -> None:
+    """After a round recorded what they did: fail the refused, send the others to tasks of their
+    own (their next step runs again there, with the same key)."""
+    for deployment_id, refusal in stopped.items():
+        if refusal is not None:
+            if _fail_step(Deployment(pk=deployment_id), *refusal) == D.FAILED:
+                counts["failed"] += 1
+            continue
+        with transaction.atomic():
+            _dispatch_advance(Deployment(pk=deployment_id))
+        counts["handed_off"] += 1
+
+
+# What a round reads: the deployment, and of its listing and parties what audit entries, events
+# and e-mails name (not their long texts: a batch reads them in every round).
+_BATCH_FIELDS = (
+    *(field.name for field in Deployment._meta.concrete_fields),
+    "listing__name",
+    "listing__slug",
+    "provider__name",
+    "vendor__name",
+)
+
+
+def _batch_round(
+    ids: list[int],
+    results: dict[int, list[tuple[DeploymentStep, StepResult]]],
+    stopped: dict[int, Refusal | None],
+    *,
+    claim_next: bool,
+    counts: dict[str, int],
+) -> list[tuple[Deployment, list[DeploymentStep]]]:
+    """One round of `deployments_advance`, in the caller's transaction. Returns each claimed
+    deployment with its steps still to run (the first one claimed)."""
+    deployments = list(
+        Deployment.objects.select_for_update(of=("self",))
+        .select_related("listing", "provider", "vendor")
+        .only(*_BATCH_FIELDS)
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+    batch: list[Deployment] = []
+    for deployment in deployments:
+        if deployment.status not in (D.PENDING, D.PROVISIONING):
+            stopped.pop(deployment.pk, None)  # cancelled, failed or retried meanwhile: that change
+            continue  # has its own task
+        if not _instant(deployment):
+            stopped.setdefault(deployment.pk, None)
+            continue
+        batch.append(deployment)
+    for missing in set(stopped) - {d.pk for d in deployments}:
+        del stopped[missing]
+    _transition_many([d for d in batch if d.status == D.PENDING], D.PROVISIONING, actor=SYSTEM)
+    plans: dict[int, list[DeploymentStep]] = {deployment.pk: [] for deployment in batch}
+    for step in DeploymentStep.objects.filter(deployment__in=batch, phase=DeploymentStep.Phase.PROVISION).order_by(
+        "deployment_id", "position"
+    ):
+        plans[step.deployment_id].append(step)
+    now = timezone.now()
+    changed_steps: list[DeploymentStep] = []
+    progressed: list[Deployment] = []
+    finished: list[Deployment] = []
+    claimed: list[tuple[Deployment, list[DeploymentStep]]] = []
+    later: list[int] = []
+    for deployment in batch:
+        plan = plans[deployment.pk]
+        remaining = [s for s in plan if s.status != DeploymentStep.Status.DONE]
+        for step, result in results.get(deployment.pk, []):
+            current = next((s for s in plan if s.pk == step.pk), None)
+            if current is None:  # its plan was replaced meanwhile; the new one has its own task
+                remaining = None
+                break
+            backend = backend_for(deployment.backend)
+            if result.wait:  # someone outside finishes it: the single path knows how to wait
+                for done in changed_steps:
+                    if done.deployment_id == deployment.pk:
+                        done.save(update_fields=["status", "attempts", "started_at", "finished_at", "message"])
+                deployment.save(update_fields=[*_PROGRESS_FIELDS, "updated_at"])
+                _complete_step(deployment, current, result, backend=backend, claim_next=False)
+                counts["handed_off"] += 1
+                remaining = None
+                break
+            if current.status != DeploymentStep.Status.RUNNING:  # run on from the previous step
+                _mark_running(deployment, current, now)
+            _record_ids(deployment, result)
+            remaining = _mark_done(deployment, current, plan, result, backend=backend, now=now)
+            changed_steps.append(current)
+        if remaining is None:
+            stopped.pop(deployment.pk, None)
+            continue
+        if not remaining:
+            deployment.current_step = ""  # saved with the transition
+            finished.append(deployment)
+            stopped.pop(deployment.pk, None)
+            continue
+        progressed.append(deployment)
+        deployment.updated_at = now  # a bulk update does not touch auto_now fields
+        if deployment.pk in stopped:
+            refused = stopped[deployment.pk] is not None
+            if refused and remaining[0].status != DeploymentStep.Status.RUNNING:
+                _mark_running(deployment, remaining[0], now)  # claimed, then failed after this round
+                changed_steps.append(remaining[0])
+        elif claim_next:
+            _mark_running(deployment, remaining[0], now)
+            changed_steps.append(remaining[0])
+            claimed.append((deployment, remaining))
+        else:
+            later.append(deployment.pk)
+    bulk_update_rows(changed_steps, ["status", "attempts", "started_at", "finished_at", "message"])
+    bulk_update_rows(progressed, [*_PROGRESS_FIELDS, "updated_at"])
+    counts["active"] += len(_transition_many(finished, D.ACTIVE, actor=SYSTEM))
+    if later:
+        outbox_enqueue_batched(
+            task_name=ADVANCE_BATCH_TASK,
+            key="deployment_ids",
+            items=later,
+            queue="provisioning",
+            limit=settings.MARKETPLACE_PROVISIONING_BATCH_SIZE,
+        )
+        counts["requeued"] += len(later)
+    return claimed
 
 
 def deployment_reconcile(*, limit: int = 200) -> dict[str, int]:

@@ -3,5 +3,6 @@ trials and subscriptions) follow it atomically without provisioning importing th
 
 from django.dispatch import Signal
 
-# kwargs: deployment, old_status, new_status, actor
-deployment_status_changed = Signal()
+# kwargs: deployments (those that entered new_status, locked, one or many), new_status, actor.
+# One signal for a batch, so receivers can follow a batch with a few statements.
+deployments_status_changed = Signal()

@@ -4,6 +4,7 @@ import random
 
 from celery import shared_task
 from celery.exceptions import MaxRetriesExceededError
+from django.db import OperationalError
 
 from apps.provisioning.backends import TransientProvisioningError
 from apps.provisioning.services import (
@@ -11,6 +12,7 @@ from apps.provisioning.services import (
     deployment_backend_call,
     deployment_fail,
     deployment_reconcile,
+    deployments_advance,
 )
 
 
@@ -33,6 +35,20 @@ def advance_deployment(self, *, deployment_id: int) -> str:  # type: ignore[no-u
         except MaxRetriesExceededError:
             deployment_fail(deployment_id=deployment_id, reason=f"Gave up after {self.max_retries} retries: {exc}")
             return "failed"
+
+
+@shared_task(
+    name="provisioning.advance_deployments",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),  # the database went away mid-round: the round runs again
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def advance_deployments(*, deployment_ids: list[int]) -> dict[str, int]:
+    return deployments_advance(deployment_ids=deployment_ids)
 
 
 @shared_task(name="provisioning.reconcile", acks_late=True, soft_time_limit=50, time_limit=60)

@@ -301,10 +301,14 @@ MARKETPLACE_SANDBOX = {
     "step_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_STEP_SECONDS", "2")),
     "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),
     "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
+    # A wait in every call that the estimates do not announce: a backend slower than it says.
+    "latency_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_LATENCY_SECONDS", "0")),
 }
 # A provisioning task runs a deployment's next steps itself while it has run for less than this
 # (each step still commits on its own); past it, the next step is queued as a task of its own.
 MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "10"))
+# New deployments whose steps take no time share a task, up to this many (bulk statements per round).
+MARKETPLACE_PROVISIONING_BATCH_SIZE = int(os.environ.get("MARKETPLACE_PROVISIONING_BATCH_SIZE", "50"))
 # Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
 MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_STUCK_SECONDS", "300"))
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))

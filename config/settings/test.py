@@ -40,4 +40,6 @@ MARKETPLACE_SANDBOX = {
     "step_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_STEP_SECONDS", "0")),
     "fail_step": os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP", ""),
     "transient_failures": int(os.environ.get("MARKETPLACE_SANDBOX_TRANSIENT_FAILURES", "0")),
+    # A wait in every call that the estimates do not announce: a backend slower than it says.
+    "latency_seconds": float(os.environ.get("MARKETPLACE_SANDBOX_LATENCY_SECONDS", "0")),
 }

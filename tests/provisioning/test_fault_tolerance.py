@@ -188,7 +188,11 @@ def test_a_broker_outage_at_approval_loses_nothing(
         assert response.json()["status"] == "approved"
         assert time.monotonic() - started < 20, "publishing to a dead broker must give up quickly"
         deployment = _deployment(trial)
-        message = OutboxMessage.objects.get(task_name=ADVANCE_TASK, kwargs={"deployment_id": deployment.pk})
+        # In this process the sandbox's steps take no time, so the deployment went out as a batch
+        # (its worker, whose steps take 1.5 s, hands it to a task of its own).
+        message = OutboxMessage.objects.get(
+            task_name="provisioning.advance_deployments", kwargs={"deployment_ids": [deployment.pk]}
+        )
         assert message.dispatched_at is None and message.attempts == 1 and message.last_error
         assert _status(deployment) == Deployment.Status.PENDING
 
@@ -251,3 +255,64 @@ def test_a_permanent_failure_fails_once_with_the_reason_and_no_retry_loop(
     assert "Retry in" not in worker.text()
     assert Event.objects.filter(type="deployment.failed").count() == 1
     assert os.environ.get("MARKETPLACE_SANDBOX_FAIL_STEP") is None  # the failure was the worker's alone
+
+
+# --- batches: deployments whose steps take no time share a task ---------------------------------
+
+BATCH_RECEIVED = re.compile(r"Task provisioning\.advance_deployments\[[0-9a-f-]+\] received")
+# Steps announced as instant (so the deployments are batched) that still take 0.4 s each: time
+# enough to kill a worker in the middle of a batch.
+INSTANT_BUT_SLOW = {"MARKETPLACE_SANDBOX_STEP_SECONDS": "0", "MARKETPLACE_SANDBOX_LATENCY_SECONDS": "0.4"}
+
+
+def _approve_batch(st_mary: Party, radiant: Party, count: int) -> list[tuple[Deployment, Trial]]:
+    from apps.procurement.services import trials_approve
+    from tests.procurement.factories import principal_of
+
+    trials = [
+        request_trial(st_mary.organization, trial_listing(radiant.organization, slug=f"batch-app-{n}"))
+        for n in range(count)
+    ]
+    trials_approve(trials=trials, actor=principal_of(radiant.organization))
+    return [(_deployment(trial), trial) for trial in trials]
+
+
+def test_a_pool_process_killed_mid_batch_loses_nothing_and_each_step_has_one_effect(
+    start_worker: Callable[..., Worker], st_mary: Party, radiant: Party
+) -> None:
+    worker = start_worker(env=INSTANT_BUT_SLOW).wait_ready()
+    batch = _approve_batch(st_mary, radiant, 3)
+    [message] = OutboxMessage.objects.filter(task_name="provisioning.advance_deployments")
+    assert message.kwargs["deployment_ids"] == sorted(deployment.pk for deployment, _ in batch)
+    wait_for(_step_in_progress(batch[1][0], "configure"), 40, "the batch to be inside configure", 0.02)
+    assert worker.kill_pool(), "the worker had no pool process"
+
+    for deployment, trial in batch:
+        _wait_until(deployment, "active", 45, worker)
+        _assert_set_up_once(deployment, trial)
+    # The batch ran again from the round it was in: that round's steps twice, with one effect.
+    assert DeploymentStep.objects.get(deployment=batch[1][0], name="configure").attempts == 2
+    assert _calls(batch[1][0])[f"{batch[1][0].public_id}:provision:configure"] == 2
+    assert len(BATCH_RECEIVED.findall(worker.text())) >= 2 and not RECEIVED.findall(worker.text())
+    assert "WorkerLostError" in worker.text()
+
+
+def test_a_batch_delivered_twice_has_one_effect_per_key(
+    start_worker: Callable[..., Worker], st_mary: Party, radiant: Party, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = start_worker(env=INSTANT_BUT_SLOW, concurrency=2).wait_ready()  # both copies at once
+    with monkeypatch.context() as patch:  # keep the approval's own message back...
+        patch.setattr("marketplace.outbox._publish", lambda message: False)
+        batch = _approve_batch(st_mary, radiant, 3)
+    ids = sorted(deployment.pk for deployment, _ in batch)
+    for _ in range(2):  # ...and deliver the same batch twice
+        app.send_task("provisioning.advance_deployments", kwargs={"deployment_ids": ids}, queue="provisioning")
+
+    for deployment, _ in batch:
+        _wait_until(deployment, "active", 45, worker)
+    time.sleep(2)  # the duplicate ends when it finds the deployments active
+    for deployment, trial in batch:
+        _assert_set_up_once(deployment, trial)
+    calls = sum(sum(_calls(deployment).values()) for deployment, _ in batch)
+    assert calls > 3 * len(CLOUD_STEPS), "the duplicate never reached the backend"
+    assert len(BATCH_RECEIVED.findall(worker.text())) == 2

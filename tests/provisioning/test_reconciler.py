@@ -23,7 +23,7 @@ from apps.procurement.models import Trial
 from apps.provisioning.backends import backend_for
 from apps.provisioning.models import Deployment, DeploymentStep, SandboxCall
 from apps.provisioning.services import _claim_next_step, deployment_reconcile
-from apps.provisioning.tasks import advance_deployment
+from apps.provisioning.tasks import advance_deployment, advance_deployments
 from apps.provisioning.tasks import reconcile as reconcile_task
 from config.celery_app import app
 from marketplace.models import Event, OutboxMessage
@@ -37,6 +37,7 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD_STEPS = ["validate", "allocate_tenant", "configure", "health_check"]
 ADVANCE = "provisioning.advance_deployment"
+ADVANCE_BATCH = "provisioning.advance_deployments"
 
 
 def _keys(deployment: Deployment, phase: str = "provision", steps: list[str] = CLOUD_STEPS) -> list[str]:
@@ -58,7 +59,10 @@ def _age(deployment: Deployment, *, seconds: float, deadline_passed: bool = Fals
 
 
 def _advance_messages(deployment: Deployment) -> int:
-    return OutboxMessage.objects.filter(task_name=ADVANCE, kwargs={"deployment_id": deployment.pk}).count()
+    """Messages that move this deployment: its own tasks, and the batches it is in."""
+    alone = OutboxMessage.objects.filter(task_name=ADVANCE, kwargs={"deployment_id": deployment.pk}).count()
+    batches = OutboxMessage.objects.filter(task_name=ADVANCE_BATCH)
+    return alone + sum(deployment.pk in message.kwargs["deployment_ids"] for message in batches)
 
 
 @pytest.fixture
@@ -202,7 +206,8 @@ def test_a_backend_that_stays_busy_fails_after_the_last_retry(
     deployment = trial.deployment
     assert deployment.status == Deployment.Status.FAILED
     assert deployment.failure_reason.startswith(f"Gave up after {advance_deployment.max_retries} retries")
-    assert _calls(deployment) == {_keys(deployment)[0]: advance_deployment.max_retries + 1}
+    # The batch it started in called once, then handed it to its own task, which tried 1 + retries.
+    assert _calls(deployment) == {_keys(deployment)[0]: advance_deployment.max_retries + 2}
     assert trial.status == Trial.Status.FAILED
 
 
@@ -246,14 +251,14 @@ def test_a_broker_failure_at_commit_keeps_the_message_and_the_reconciler_sends_i
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     with monkeypatch.context() as patch:
-        patch.setattr(advance_deployment, "apply_async", broker_down)
+        patch.setattr(advance_deployments, "apply_async", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             response = radiant.api("member").post(f"/api/v1/trials/{trial.public_id}/approve/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "approved"
     deployment = Deployment.objects.get(trial=trial)
     assert deployment.status == Deployment.Status.PENDING
-    message = OutboxMessage.objects.get(task_name=ADVANCE)
+    message = OutboxMessage.objects.get(task_name=ADVANCE_BATCH, kwargs={"deployment_ids": [deployment.pk]})
     assert message.dispatched_at is None and message.attempts == 1
     assert "Connection refused" in message.last_error
 

@@ -476,20 +476,19 @@ def _activate_if_ready(subscription: Subscription, *, actor: Principal) -> None:
     )
 
 
-def subscription_follow_deployment(*, deployment: Deployment, new_status: str) -> None:
-    """Called inside every deployment transition: a subscription waiting for its deployments
-    becomes active when the last one is."""
+def subscriptions_follow_deployments(*, deployments: list[Deployment], new_status: str) -> None:
+    """Called inside every deployment transition (one or a batch): a subscription waiting for
+    its deployments becomes active when the last one is."""
     if new_status != Deployment.Status.ACTIVE:
         return
-    entitlement = (
-        Entitlement.objects.filter(deployment=deployment, subscription__status=S.PENDING_FULFILLMENT)
-        .only("subscription_id")
-        .first()
+    waiting = (
+        Entitlement.objects.filter(deployment__in=deployments, subscription__status=S.PENDING_FULFILLMENT)
+        .values_list("subscription_id", flat=True)
+        .distinct()
     )
-    if entitlement is None:  # not a subscription's, or it is already past waiting
-        return
-    subscription = _lock_subscription(Subscription(pk=entitlement.subscription_id))
-    _activate_if_ready(subscription, actor=SYSTEM)
+    for subscription_id in sorted(waiting):  # not a subscription's, or past waiting: none
+        subscription = _lock_subscription(Subscription(pk=subscription_id))
+        _activate_if_ready(subscription, actor=SYSTEM)
 
 
 def _require_reason(reason: str) -> str:

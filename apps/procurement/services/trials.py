@@ -18,18 +18,20 @@ from django.utils import timezone
 from apps.catalog.models import Listing, Offering, Plan
 from apps.organizations.models import Organization, Site
 from apps.procurement.models import Trial
-from apps.procurement.services.common import notify_members, refuse_own_listing
+from apps.procurement.services.common import notify_members, notify_members_many, refuse_own_listing
 from apps.procurement.services.licenses import license_issue_for_trial, licenses_revoke_where
 from apps.provisioning.models import Deployment
 from apps.provisioning.services import deployment_create, deployment_deprovision
 from marketplace.audit import audit_record
+from marketplace.bulk import bulk_update_rows
 from marketplace.errors import Conflict, Forbidden, ValidationFailed
 from marketplace.events import event_emit
 from marketplace.limits import daily_limit_check
+from marketplace.outbox import outbox_batching
 from marketplace.patient_data import guard_patient_data
 from marketplace.principal import SYSTEM, Principal, Role
 from marketplace.tenancy import party_side
-from marketplace.transitions import transition_check, transition_record
+from marketplace.transitions import TransitionEntry, transition_check, transition_record_many
 
 T = Trial.Status
 TRIAL_TRANSITIONS: dict[str, set[str]] = {
@@ -55,29 +57,54 @@ def _transition(trial: Trial, target: str, *, actor: Principal, reason: str = ""
     if trial.status == target:
         return False
     transition_check(what="the trial", current=trial.status, target=target, allowed=TRIAL_TRANSITIONS)
-    old = trial.status
-    trial.status = target
     for name, value in fields.items():
         setattr(trial, name, value)
-    trial.save(update_fields=["status", *fields, "updated_at"])
-    transition_record(
+    return bool(_transition_many([trial], target, actor=actor, reason=reason, fields=list(fields)))
+
+
+def _transition_many(
+    trials: list[Trial], target: str, *, actor: Principal, reason: str = "", fields: list[str] | None = None
+) -> list[Trial]:
+    """Move locked trials to `target` with one update, one insert of audit entries and one of
+    events; `fields`: what the caller set on them besides the status. Returns those that moved
+    (the others were there already)."""
+    moved: list[tuple[Trial, str]] = []
+    now = timezone.now()
+    for trial in trials:
+        if trial.status == target:
+            continue
+        transition_check(what="the trial", current=trial.status, target=target, allowed=TRIAL_TRANSITIONS)
+        moved.append((trial, trial.status))
+        trial.status = target
+        trial.updated_at = now  # a bulk update does not touch auto_now fields
+    if not moved:
+        return []
+    bulk_update_rows([trial for trial, _ in moved], ["status", *(fields or []), "updated_at"])
+    offerings = Offering.objects.filter(pk__in={trial.offering_id for trial, _ in moved})
+    offering_ids = dict(offerings.values_list("pk", "public_id"))
+    transition_record_many(
         actor=actor,
-        obj=trial,
         action=f"procurement.trial.{target}",
         event=f"trial.{target}",
-        old_status=old,
         new_status=target,
-        organization=trial.provider,
-        counterparty=trial.vendor,
         reason=reason,
-        data={
-            "trial": str(trial.public_id),
-            "listing": trial.listing.slug,
-            "offering": str(trial.offering.public_id),
-            **({"deployment": str(trial.deployment.public_id)} if trial.deployment_id else {}),
-        },
+        entries=[
+            TransitionEntry(
+                trial,
+                old,
+                trial.provider,
+                trial.vendor,
+                {
+                    "trial": str(trial.public_id),
+                    "listing": trial.listing.slug,
+                    "offering": str(offering_ids[trial.offering_id]),
+                    **({"deployment": str(trial.deployment.public_id)} if trial.deployment_id else {}),
+                },
+            )
+            for trial, old in moved
+        ],
     )
-    return True
+    return [trial for trial, _ in moved]
 
 
 def _lock(trial: Trial) -> Trial:
@@ -258,6 +285,14 @@ def trial_approve(*, trial: Trial, actor: Principal) -> Trial:
     return trial
 
 
+def trials_approve(*, trials: list[Trial], actor: Principal) -> list[Trial]:
+    """The vendor approves many requested trials at once, all or none (the first refusal raises
+    and nothing is approved). Their deployments share provisioning tasks (up to
+    MARKETPLACE_PROVISIONING_BATCH_SIZE each) and their e-mails share sending tasks."""
+    with transaction.atomic(), outbox_batching():
+        return [trial_approve(trial=trial, actor=actor) for trial in trials]
+
+
 def trial_decline(*, trial: Trial, actor: Principal, reason: str) -> Trial:
     _require(trial, actor, "vendor", Role.MEMBER)
     reason = (reason or "").strip()
@@ -303,14 +338,53 @@ def _end_deployment(trial: Trial, *, reason: str) -> None:
         deployment_deprovision(deployment=deployment, actor=SYSTEM, reason=reason)
 
 
-def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: Principal = SYSTEM) -> None:
+# What following a batch reads: the trial, and of its listing and parties what audit entries,
+# events and e-mails name (not their long texts).
+_FOLLOW_FIELDS = (
+    *(field.name for field in Trial._meta.concrete_fields),
+    "listing__name",
+    "listing__slug",
+    "provider__name",
+    "vendor__name",
+)
+
+
+def trials_follow_deployments(*, deployments: list[Deployment], new_status: str, actor: Principal = SYSTEM) -> None:
     """While a deployment exists, provisioning, active and failed of its trial follow it; an
     open trial whose deployment is removed (a provider admin or an operator deprovisions it)
-    is cancelled. Called inside the deployment's transaction."""
-    trial = _locked(deployment=deployment).first()
-    if trial is None or trial.status not in Trial.OPEN:
-        return
-    trial.deployment = deployment  # the caller's locked row, not a second read
+    is cancelled. Called inside the transaction of the deployments' transition (one or a
+    batch): a batch entering provisioning or active moves its trials with a few statements."""
+    by_id = {deployment.pk: deployment for deployment in deployments}
+    locked = _locked(deployment_id__in=list(by_id)).only(*_FOLLOW_FIELDS).order_by("pk")
+    trials = [trial for trial in locked if trial.status in Trial.OPEN]
+    for trial in trials:
+        trial.deployment = by_id[trial.deployment_id]  # the caller's locked row, not a second read
+    D = Deployment.Status
+    if new_status == D.PROVISIONING:
+        _transition_many([t for t in trials if t.status in (T.APPROVED, T.FAILED)], T.PROVISIONING, actor=SYSTEM)
+    elif new_status == D.ACTIVE:
+        now = timezone.now()
+        starting = [t for t in trials if t.status in (T.APPROVED, T.PROVISIONING, T.FAILED)]
+        for trial in starting:
+            trial.started_at, trial.ends_at = now, now + timedelta(days=trial.days)
+        _transition_many(starting, T.ACTIVE, actor=SYSTEM, fields=["started_at", "ends_at"])
+        notify_members_many(
+            [
+                (
+                    trial.provider,
+                    f"Your trial of {trial.listing.name} is ready",
+                    f"It runs until {trial.ends_at:%Y-%m-%d}.\n\n{_link(trial)}",
+                )
+                for trial in starting
+            ]
+        )
+    else:
+        for trial in trials:
+            _trial_follow_end(trial, trial.deployment, new_status, actor=actor)
+
+
+def _trial_follow_end(trial: Trial, deployment: Deployment, new_status: str, *, actor: Principal) -> None:
+    """A deployment of an open trial is removed or failed."""
     D = Deployment.Status
     if new_status == D.DEPROVISIONING:
         _transition(trial, T.CANCELLED, actor=actor, reason="The deployment was removed.", ended_at=timezone.now())
@@ -319,17 +393,6 @@ def trial_follow_deployment(*, deployment: Deployment, new_status: str, actor: P
             trial.vendor,
             subject=f"Trial of {trial.listing.name} cancelled",
             body=f"The trial's deployment was removed, so the trial ended.\n\n{_link(trial)}",
-        )
-        return
-    if new_status == D.PROVISIONING and trial.status in (T.APPROVED, T.FAILED):
-        _transition(trial, T.PROVISIONING, actor=SYSTEM)
-    elif new_status == D.ACTIVE and trial.status in (T.APPROVED, T.PROVISIONING, T.FAILED):
-        now = timezone.now()
-        _transition(trial, T.ACTIVE, actor=SYSTEM, started_at=now, ends_at=now + timedelta(days=trial.days))
-        notify_members(
-            trial.provider,
-            subject=f"Your trial of {trial.listing.name} is ready",
-            body=f"It runs until {trial.ends_at:%Y-%m-%d}.\n\n{_link(trial)}",
         )
     elif new_status == D.FAILED and trial.status in (T.APPROVED, T.PROVISIONING):
         _transition(trial, T.FAILED, actor=SYSTEM, reason=deployment.failure_reason)

@@ -308,7 +308,7 @@ MARKETPLACE_SANDBOX = {
 # (each step still commits on its own); past it, the next step is queued as a task of its own.
 MARKETPLACE_PROVISIONING_INLINE_SECONDS = float(os.environ.get("MARKETPLACE_PROVISIONING_INLINE_SECONDS", "10"))
 # New deployments whose steps take no time share a task, up to this many (bulk statements per round).
-MARKETPLACE_PROVISIONING_BATCH_SIZE = int(os.environ.get("MARKETPLACE_PROVISIONING_BATCH_SIZE", "50"))
+MARKETPLACE_PROVISIONING_BATCH_SIZE = int(os.environ.get("MARKETPLACE_PROVISIONING_BATCH_SIZE", "100"))
 # Work with no progress for this long is sent again by the reconciler; past the deadline it fails.
 MARKETPLACE_PROVISIONING_STUCK_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_STUCK_SECONDS", "300"))
 MARKETPLACE_PROVISIONING_DEADLINE_SECONDS = int(os.environ.get("MARKETPLACE_PROVISIONING_DEADLINE_SECONDS", "3600"))

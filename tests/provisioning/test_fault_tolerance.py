@@ -284,15 +284,22 @@ def test_a_pool_process_killed_mid_batch_loses_nothing_and_each_step_has_one_eff
     batch = _approve_batch(st_mary, radiant, 3)
     [message] = OutboxMessage.objects.filter(task_name="provisioning.advance_deployments")
     assert message.kwargs["deployment_ids"] == sorted(deployment.pk for deployment, _ in batch)
-    wait_for(_step_in_progress(batch[1][0], "configure"), 40, "the batch to be inside configure", 0.02)
+    second = batch[1][0]
+    configure = f"{second.public_id}:provision:configure"
+
+    def called_not_recorded() -> bool:  # between two rounds, the second deployment past configure
+        done = DeploymentStep.objects.filter(deployment=second, name="configure", status="done").exists()
+        return not done and SandboxCall.objects.filter(idempotency_key=configure).exists()
+
+    wait_for(called_not_recorded, 40, "the batch to have called configure", 0.02)
     assert worker.kill_pool(), "the worker had no pool process"
 
     for deployment, trial in batch:
         _wait_until(deployment, "active", 45, worker)
         _assert_set_up_once(deployment, trial)
-    # The batch ran again from the round it was in: that round's steps twice, with one effect.
-    assert DeploymentStep.objects.get(deployment=batch[1][0], name="configure").attempts == 2
-    assert _calls(batch[1][0])[f"{batch[1][0].public_id}:provision:configure"] == 2
+    # The batch ran again from its last round: the calls since then twice, each with one effect.
+    assert DeploymentStep.objects.get(deployment=second, name="validate").attempts == 2  # claimed again
+    assert _calls(second)[configure] == 2
     assert len(BATCH_RECEIVED.findall(worker.text())) >= 2 and not RECEIVED.findall(worker.text())
     assert "WorkerLostError" in worker.text()
 

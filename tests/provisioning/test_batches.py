@@ -48,6 +48,16 @@ def approve_all(trials: list[Trial], radiant: Party) -> list[Trial]:
     return services.trials_approve(trials=trials, actor=principal_of(radiant.organization))
 
 
+def approved_not_run(
+    st_mary: Party, radiant: Party, count: int, capture: Any
+) -> tuple[list[Trial], list[int]]:
+    """`count` trials approved together, their batch not run yet: the trials and deployment ids."""
+    trials = requested(st_mary, radiant, count)
+    with capture(execute=False):
+        approve_all(trials, radiant)
+    return trials, deployment_ids(trials)
+
+
 def batches() -> list[list[int]]:
     messages = OutboxMessage.objects.filter(task_name=BATCH).order_by("id")
     return [message.kwargs["deployment_ids"] for message in messages]
@@ -107,12 +117,10 @@ def test_a_batch_costs_a_few_statements_per_deployment(
     """The single path spends about 57 statements on a deployment; a batch shares them."""
 
     def statements(count: int) -> int:
-        trials = requested(st_mary, radiant, count)
-        with django_capture_on_commit_callbacks(execute=False):
-            approve_all(trials, radiant)
+        _, ids = approved_not_run(st_mary, radiant, count, django_capture_on_commit_callbacks)
         with CaptureQueriesContext(connection) as queries:
-            deployments_advance(deployment_ids=deployment_ids(trials))
-        assert Deployment.objects.filter(pk__in=deployment_ids(trials), status="active").count() == count
+            deployments_advance(deployment_ids=ids)
+        assert Deployment.objects.filter(pk__in=ids, status="active").count() == count
         return len(queries)
 
     few, many = statements(2), statements(12)
@@ -178,10 +186,7 @@ def test_a_busy_backend_sends_its_deployment_to_a_task_of_its_own(
 def test_cancelled_and_missing_deployments_leave_the_batch(
     st_mary: Party, radiant: Party, django_capture_on_commit_callbacks: Any
 ) -> None:
-    trials = requested(st_mary, radiant, 3)
-    with django_capture_on_commit_callbacks(execute=False):
-        approve_all(trials, radiant)
-    ids = deployment_ids(trials)
+    _, ids = approved_not_run(st_mary, radiant, 3, django_capture_on_commit_callbacks)
     cancelled = Deployment.objects.get(pk=ids[0])
     with django_capture_on_commit_callbacks(execute=False):
         deployment_deprovision(deployment=cancelled, actor=SYSTEM, reason="The hospital changed its mind.")
@@ -197,10 +202,7 @@ def test_cancelled_and_missing_deployments_leave_the_batch(
 def test_a_repeated_batch_has_no_second_effect(
     st_mary: Party, radiant: Party, django_capture_on_commit_callbacks: Any
 ) -> None:
-    trials = requested(st_mary, radiant, 3)
-    with django_capture_on_commit_callbacks(execute=False):
-        approve_all(trials, radiant)
-    ids = deployment_ids(trials)
+    _, ids = approved_not_run(st_mary, radiant, 3, django_capture_on_commit_callbacks)
     first = deployments_advance(deployment_ids=ids)
     events, audits, calls = Event.objects.count(), AuditEntry.objects.count(), SandboxCall.objects.count()
     again = deployments_advance(deployment_ids=list(reversed(ids)))  # a duplicate delivery
@@ -213,10 +215,7 @@ def test_past_the_inline_budget_a_batch_goes_back_to_the_queue_between_steps(
     st_mary: Party, radiant: Party, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     settings.MARKETPLACE_PROVISIONING_INLINE_SECONDS = 0
-    trials = requested(st_mary, radiant, 2)
-    with django_capture_on_commit_callbacks(execute=False):
-        approve_all(trials, radiant)
-    ids = deployment_ids(trials)
+    trials, ids = approved_not_run(st_mary, radiant, 2, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=False):
         assert deployments_advance(deployment_ids=ids)["requeued"] == 2
     for deployment in Deployment.objects.filter(pk__in=ids):

@@ -17,8 +17,7 @@ SEND_TASK = "notifications.send_emails"
 def email_queue(*, to: str, subject: str, body: str) -> OutgoingEmail:
     """Record an e-mail and dispatch its sending after commit; the e-mails one atomic block writes
     (a notice to every member) go out in one task (up to 50 a task)."""
-    email = OutgoingEmail.objects.create(to=to, subject=subject[:200], body=body)
-    outbox_enqueue_batched(task_name=SEND_TASK, key="email_ids", items=[email.pk], queue="notifications")
+    [email] = emails_queue([(to, subject, body)])
     return email
 
 
